@@ -1,0 +1,88 @@
+/**
+ * What flows along the wires between the nodes of the library: the component interfaces (built once per
+ * run, passed by reference) and the stream payloads (made each iteration). Host data is typed arrays.
+ */
+import type * as TF from '@tensorflow/tfjs';
+import type { Rng } from '../src-main/engine/rng.ts';
+
+/** N copies of an environment with vector observations and discrete actions, stepped together. */
+export interface VectorEnv {
+  readonly nodeId: string;
+  readonly numEnvs: number;
+  readonly observationSize: number;
+  readonly numActions: number;
+  /** Current observation of every copy, [numEnvs * observationSize]; overwritten by `step`. */
+  observations(): Float32Array;
+  /**
+   * Step every copy; copies whose episode ended are reset at once (their entry in `observations()` is
+   * the new episode's first observation and `finalObservations` holds the last one of the old episode).
+   */
+  step(actions: Int32Array): VectorStep;
+}
+
+export interface VectorStep {
+  rewards: Float32Array;
+  /** The episode ended in a terminal state (no bootstrapping). */
+  terminated: Uint8Array;
+  /** The episode was cut by a time limit (bootstrap from the final observation). */
+  truncated: Uint8Array;
+  /** Last observation of episodes that ended this step, [numEnvs * observationSize]. */
+  finalObservations: Float32Array;
+}
+
+/** A categorical policy over discrete actions. */
+export interface DiscretePolicy {
+  readonly nodeId: string;
+  readonly observationSize: number;
+  readonly numActions: number;
+  readonly variables: TF.Variable[];
+  /** Differentiable logits for a batch of observations. */
+  logits(observations: TF.Tensor2D): TF.Tensor2D;
+  /** Read the current weights for host-side acting (once per iteration). */
+  syncHost(): Promise<void>;
+  /** Sample one action per row on the host, with its log-probability. */
+  sampleHost(
+    observations: Float32Array,
+    count: number,
+    rng: Rng,
+    actions: Int32Array,
+    logProbs: Float32Array,
+  ): void;
+}
+
+/** A state-value function V(s). */
+export interface ValueFunction {
+  readonly nodeId: string;
+  readonly variables: TF.Variable[];
+  /** Differentiable values, shape [batch]. */
+  values(observations: TF.Tensor2D): TF.Tensor1D;
+  syncHost(): Promise<void>;
+  predictHost(observations: Float32Array, count: number, out: Float32Array, offset?: number): void;
+}
+
+/** Experience of one iteration from vectorised copies: time-major arrays, index t * numEnvs + env. */
+export interface VectorTrajectories {
+  kind: 'vector';
+  numEnvs: number;
+  numSteps: number;
+  observationSize: number;
+  numActions: number;
+  observations: Float32Array;
+  actions: Int32Array;
+  logProbs: Float32Array;
+  rewards: Float32Array;
+  /** V(s_t) by the value function at collection time (zeros without one). */
+  values: Float32Array;
+  terminated: Uint8Array;
+  truncated: Uint8Array;
+  /** V(final observation) where an episode was truncated at step t; 0 elsewhere. */
+  truncationValues: Float32Array;
+  /** V(s_T) of the observation after the last step, per env. */
+  lastValues: Float32Array;
+}
+
+/** Per-step credit: advantages and the return targets of the value function. */
+export interface Advantages {
+  advantages: Float32Array;
+  returns: Float32Array;
+}

@@ -1,0 +1,171 @@
+import { z } from 'zod';
+import { defineNode } from '../../src-main/engine/node-api.ts';
+import type { DiscretePolicy, ValueFunction, VectorEnv, VectorTrajectories } from '../contracts.ts';
+
+/** Mean of the most recent finished episodes, kept across iterations (and checkpoints). */
+class EpisodeWindow {
+  returns: number[] = [];
+  lengths: number[] = [];
+  constructor(readonly size: number) {}
+  add(ret: number, length: number): void {
+    this.returns.push(ret);
+    this.lengths.push(length);
+    if (this.returns.length > this.size) {
+      this.returns.shift();
+      this.lengths.shift();
+    }
+  }
+  mean(values: number[]): number {
+    return values.length ? values.reduce((a, b) => a + b, 0) / values.length : 0;
+  }
+}
+
+export default defineNode({
+  type: 'rollout.vector',
+  family: 'rollout',
+  title: 'Vector rollout',
+  summary: 'Collects envs x steps of experience each iteration from a policy.',
+  doc: `Each iteration, steps every copy of the environment \`stepsPerEnv\` times with actions sampled from
+the policy, recording observations, actions, their log-probabilities, rewards, V(s_t) and how each episode
+ended (the synchronous advantage actor-critic layout of Mnih et al. 2016, used by PPO).
+
+Termination and truncation are kept apart: when an episode is cut by a time limit, V(final observation)
+is recorded so that credit assigners bootstrap through the cut instead of treating it as a terminal state
+(Pardo et al. 2018, "Time Limits in Reinforcement Learning").
+
+Metrics: \`episode_return_mean\` and \`episode_length_mean\` over the last \`window\` finished episodes,
+\`episodes\` finished this iteration.`,
+  version: 1,
+  inputs: [
+    {
+      name: 'env',
+      type: 'Env',
+      title: 'Environment',
+      accepts: { observation: ['vector'], action: ['discrete'] },
+    },
+    { name: 'policy', type: 'Policy', title: 'Policy', accepts: { action: ['discrete'] } },
+    {
+      name: 'value',
+      type: 'ValueFn',
+      title: 'Value function',
+      required: false,
+      doc: 'Records V(s_t) for GAE.',
+    },
+  ],
+  outputs: [
+    {
+      name: 'trajectories',
+      type: 'Trajectories',
+      title: 'Trajectories',
+      provides: { observation: 'vector' },
+    },
+  ],
+  params: z.object({
+    stepsPerEnv: z
+      .number()
+      .int()
+      .min(1)
+      .max(100_000)
+      .default(128)
+      .describe('Steps per env copy per iteration'),
+    window: z
+      .number()
+      .int()
+      .min(1)
+      .max(10_000)
+      .default(20)
+      .describe('Episodes averaged in the return metric'),
+  }),
+  keyParams: ['stepsPerEnv'],
+  create(params, ctx) {
+    const env = ctx.inputs.env as VectorEnv;
+    const policy = ctx.inputs.policy as DiscretePolicy;
+    const value = ctx.inputs.value as ValueFunction | undefined;
+    const n = env.numEnvs;
+    const d = env.observationSize;
+    const steps = params.stepsPerEnv;
+    if (policy.observationSize !== d) {
+      throw new Error(
+        `${ctx.nodeId}: policy expects observations of size ${policy.observationSize}, env gives ${d}`,
+      );
+    }
+    const runningReturn = new Float64Array(n);
+    const runningLength = new Int32Array(n);
+    const window = new EpisodeWindow(params.window);
+    const actions = new Int32Array(n);
+    const logProbs = new Float32Array(n);
+    const finalValue = new Float32Array(1);
+
+    return {
+      async step() {
+        await policy.syncHost();
+        await value?.syncHost();
+        const batch: VectorTrajectories = {
+          kind: 'vector',
+          numEnvs: n,
+          numSteps: steps,
+          observationSize: d,
+          numActions: env.numActions,
+          observations: new Float32Array(steps * n * d),
+          actions: new Int32Array(steps * n),
+          logProbs: new Float32Array(steps * n),
+          rewards: new Float32Array(steps * n),
+          values: new Float32Array(steps * n),
+          terminated: new Uint8Array(steps * n),
+          truncated: new Uint8Array(steps * n),
+          truncationValues: new Float32Array(steps * n),
+          lastValues: new Float32Array(n),
+        };
+        let finished = 0;
+        for (let t = 0; t < steps; t++) {
+          await ctx.control.point();
+          const obs = env.observations();
+          batch.observations.set(obs, t * n * d);
+          policy.sampleHost(obs, n, ctx.rng, actions, logProbs);
+          value?.predictHost(obs, n, batch.values, t * n);
+          batch.actions.set(actions, t * n);
+          batch.logProbs.set(logProbs, t * n);
+          const result = env.step(actions);
+          batch.rewards.set(result.rewards, t * n);
+          batch.terminated.set(result.terminated, t * n);
+          batch.truncated.set(result.truncated, t * n);
+          for (let e = 0; e < n; e++) {
+            runningReturn[e] += result.rewards[e];
+            runningLength[e] += 1;
+            if (result.terminated[e] || result.truncated[e]) {
+              if (result.truncated[e] && value) {
+                value.predictHost(result.finalObservations.subarray(e * d, (e + 1) * d), 1, finalValue);
+                batch.truncationValues[t * n + e] = finalValue[0];
+              }
+              window.add(runningReturn[e], runningLength[e]);
+              runningReturn[e] = 0;
+              runningLength[e] = 0;
+              finished += 1;
+            }
+          }
+        }
+        value?.predictHost(env.observations(), n, batch.lastValues);
+        return {
+          outputs: { trajectories: batch },
+          envSteps: steps * n,
+          metrics: {
+            episode_return_mean: window.mean(window.returns),
+            episode_length_mean: window.mean(window.lengths),
+            episodes: finished,
+          },
+        };
+      },
+      saveState: () => ({
+        json: { returns: window.returns, lengths: window.lengths },
+        arrays: { runningReturn: runningReturn.slice(), runningLength: runningLength.slice() },
+      }),
+      loadState(state) {
+        const json = state.json as { returns: number[]; lengths: number[] };
+        window.returns = [...json.returns];
+        window.lengths = [...json.lengths];
+        runningReturn.set(state.arrays?.runningReturn ?? []);
+        runningLength.set(state.arrays?.runningLength ?? []);
+      },
+    };
+  },
+});

@@ -1,0 +1,253 @@
+import type * as TF from '@tensorflow/tfjs';
+import { z } from 'zod';
+import { Adam } from '../../src-main/engine/nn/adam.ts';
+import { defineNode, type Tf } from '../../src-main/engine/node-api.ts';
+import type { Advantages, DiscretePolicy, ValueFunction, VectorTrajectories } from '../contracts.ts';
+
+export interface PpoLossInputs {
+  logits: TF.Tensor2D;
+  actions: TF.Tensor1D;
+  oldLogProbs: TF.Tensor1D;
+  advantages: TF.Tensor1D;
+  values?: TF.Tensor1D;
+  oldValues?: TF.Tensor1D;
+  returns?: TF.Tensor1D;
+}
+
+export interface PpoLossOptions {
+  clip: number;
+  clipValueLoss: boolean;
+  entropyCoef: number;
+  valueCoef: number;
+}
+
+/** The PPO loss and its diagnostics, as scalars: [loss, policy, value, entropy, approxKl, clipFraction]. */
+export function ppoLoss(tf: Tf, x: PpoLossInputs, o: PpoLossOptions): TF.Scalar[] {
+  const logAll = tf.logSoftmax(x.logits);
+  const oneHot = tf.oneHot(x.actions, x.logits.shape[1]);
+  const newLogProbs = tf.sum(tf.mul(logAll, oneHot), 1);
+  const entropy = tf.mean(tf.neg(tf.sum(tf.mul(tf.exp(logAll), logAll), 1))) as TF.Scalar;
+  const logRatio = tf.sub(newLogProbs, x.oldLogProbs);
+  const ratio = tf.exp(logRatio);
+  const unclipped = tf.mul(tf.neg(x.advantages), ratio);
+  const clipped = tf.mul(tf.neg(x.advantages), tf.clipByValue(ratio, 1 - o.clip, 1 + o.clip));
+  const policyLoss = tf.mean(tf.maximum(unclipped, clipped)) as TF.Scalar;
+  let valueLoss = tf.scalar(0);
+  if (x.values && x.returns && x.oldValues) {
+    const err = tf.square(tf.sub(x.values, x.returns));
+    if (o.clipValueLoss) {
+      const vClipped = tf.add(x.oldValues, tf.clipByValue(tf.sub(x.values, x.oldValues), -o.clip, o.clip));
+      const errClipped = tf.square(tf.sub(vClipped, x.returns));
+      valueLoss = tf.mul(0.5, tf.mean(tf.maximum(err, errClipped))) as TF.Scalar;
+    } else {
+      valueLoss = tf.mul(0.5, tf.mean(err)) as TF.Scalar;
+    }
+  }
+  const loss = tf.add(
+    tf.sub(policyLoss, tf.mul(o.entropyCoef, entropy)),
+    tf.mul(o.valueCoef, valueLoss),
+  ) as TF.Scalar;
+  const approxKl = tf.mean(tf.sub(tf.sub(ratio, 1), logRatio)) as TF.Scalar;
+  const clipFraction = tf.mean(tf.cast(tf.greater(tf.abs(tf.sub(ratio, 1)), o.clip), 'float32')) as TF.Scalar;
+  return [loss, policyLoss, valueLoss, entropy, approxKl, clipFraction];
+}
+
+/** Normalise to zero mean and unit (unbiased) standard deviation, as PyTorch's x.std(). */
+export function normalise(values: Float32Array): Float32Array {
+  const n = values.length;
+  let mean = 0;
+  for (const v of values) mean += v;
+  mean /= n;
+  let sq = 0;
+  for (const v of values) sq += (v - mean) * (v - mean);
+  const std = Math.sqrt(sq / Math.max(1, n - 1));
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = (values[i] - mean) / (std + 1e-8);
+  return out;
+}
+
+export function explainedVariance(predicted: Float32Array, target: Float32Array): number {
+  const variance = (xs: ArrayLike<number>) => {
+    let m = 0;
+    for (let i = 0; i < xs.length; i++) m += xs[i];
+    m /= xs.length;
+    let s = 0;
+    for (let i = 0; i < xs.length; i++) s += (xs[i] - m) ** 2;
+    return s / xs.length;
+  };
+  const residual = target.map((t, i) => t - predicted[i]);
+  const v = variance(target);
+  return v === 0 ? 0 : 1 - variance(residual) / v;
+}
+
+const params = z.object({
+  lr: z.number().positive().max(1).default(2.5e-4).describe('Adam learning rate'),
+  annealLr: z.boolean().default(true).describe('Decay the learning rate linearly to 0 over the run'),
+  epochs: z.number().int().min(1).max(1000).default(4).describe('Passes over each batch'),
+  minibatches: z.number().int().min(1).max(100_000).default(4).describe('Minibatches per epoch'),
+  clip: z.number().positive().max(10).default(0.2).describe('Ratio clip epsilon'),
+  clipValueLoss: z.boolean().default(true),
+  entropyCoef: z.number().min(0).max(10).default(0.01),
+  valueCoef: z.number().min(0).max(100).default(0.5),
+  maxGradNorm: z.number().positive().max(1e6).default(0.5).describe('Global gradient-norm clip'),
+  normaliseAdvantages: z.boolean().default(true).describe('Per-minibatch advantage normalisation'),
+  targetKl: z
+    .number()
+    .min(0)
+    .max(100)
+    .default(0)
+    .describe('Stop the epochs early past this approx KL (0 = off)'),
+  adamEpsilon: z.number().positive().max(1).default(1e-5),
+});
+
+export default defineNode({
+  type: 'trainer.ppo',
+  family: 'trainer',
+  title: 'PPO',
+  summary: 'Proximal Policy Optimisation with clipped surrogate, value and entropy terms.',
+  doc: `Proximal Policy Optimization (Schulman, Wolski, Dhariwal, Radford & Klimov 2017), clipped variant:
+
+  L = E[ min(rho_t A_t, clip(rho_t, 1-eps, 1+eps) A_t) ] - c_v L_V + c_e H[pi],  rho_t = pi(a_t|s_t) / pi_old(a_t|s_t)
+
+with the value loss clipped around the old value, L_V = 0.5 max((V - R)^2, (V_old + clip(V - V_old, -eps, eps) - R)^2),
+advantages normalised per minibatch, the global gradient norm clipped, Adam (eps 1e-5) with the learning
+rate annealed linearly to 0, several epochs of shuffled minibatches per batch, and an optional early stop
+when approx KL (Schulman's k3 estimator, E[(rho - 1) - log rho]) passes \`targetKl\`. Defaults are those of
+the common single-file PPO (Huang et al. 2022, "The 37 implementation details of PPO").
+
+Metrics: policy_loss, value_loss, entropy, approx_kl, clip_fraction, explained_variance, grad_norm, lr.`,
+  version: 1,
+  inputs: [
+    { name: 'policy', type: 'Policy', title: 'Policy', accepts: { action: ['discrete'] } },
+    { name: 'value', type: 'ValueFn', title: 'Value function', required: false },
+    {
+      name: 'trajectories',
+      type: 'Trajectories',
+      title: 'Trajectories',
+      accepts: { observation: ['vector'] },
+    },
+    { name: 'advantages', type: 'Advantages', title: 'Advantages' },
+  ],
+  outputs: [{ name: 'metrics', type: 'Metrics', title: 'Metrics' }],
+  params,
+  keyParams: ['lr', 'epochs', 'minibatches', 'clip'],
+  trains: true,
+  create(p, ctx) {
+    const tf = ctx.tf;
+    const policy = ctx.inputs.policy as DiscretePolicy;
+    const value = ctx.inputs.value as ValueFunction | undefined;
+    const variables = [...policy.variables, ...(value?.variables ?? [])];
+    const optimiser = new Adam(tf, variables, { beta1: 0.9, beta2: 0.999, epsilon: p.adamEpsilon });
+
+    return {
+      async step(streams, info) {
+        const batch = streams.trajectories as VectorTrajectories;
+        const credit = streams.advantages as Advantages;
+        const size = batch.numSteps * batch.numEnvs;
+        const d = batch.observationSize;
+        const mb = Math.floor(size / p.minibatches);
+        if (mb < 1)
+          throw new Error(
+            `${ctx.nodeId}.minibatches: more minibatches (${p.minibatches}) than samples (${size})`,
+          );
+        const lr = p.annealLr ? p.lr * (1 - info.iteration / info.totalIterations) : p.lr;
+        const mbObs = new Float32Array(mb * d);
+        const mbActions = new Int32Array(mb);
+        const mbLogProbs = new Float32Array(mb);
+        const mbAdvantages = new Float32Array(mb);
+        const mbReturns = new Float32Array(mb);
+        const mbValues = new Float32Array(mb);
+        const sums = new Float64Array(7);
+        let updates = 0;
+        let stoppedEarly = 0;
+
+        for (let epoch = 0; epoch < p.epochs; epoch++) {
+          const order = ctx.rng.permutation(size);
+          const epochStats: TF.Tensor[] = [];
+          for (let start = 0; start + mb <= size; start += mb) {
+            await ctx.control.point();
+            for (let k = 0; k < mb; k++) {
+              const i = order[start + k];
+              mbObs.set(batch.observations.subarray(i * d, (i + 1) * d), k * d);
+              mbActions[k] = batch.actions[i];
+              mbLogProbs[k] = batch.logProbs[i];
+              mbAdvantages[k] = credit.advantages[i];
+              mbReturns[k] = credit.returns[i];
+              mbValues[k] = batch.values[i];
+            }
+            const adv = p.normaliseAdvantages ? normalise(mbAdvantages) : mbAdvantages;
+            const stats = tf.tidy(() => {
+              const obs = tf.tensor2d(mbObs, [mb, d]);
+              const inputs = {
+                actions: tf.tensor1d(mbActions, 'int32'),
+                oldLogProbs: tf.tensor1d(mbLogProbs),
+                advantages: tf.tensor1d(adv),
+                oldValues: tf.tensor1d(mbValues),
+                returns: tf.tensor1d(mbReturns),
+              };
+              let diagnostics: TF.Tensor | undefined;
+              const { grads } = tf.variableGrads(() => {
+                const parts = ppoLoss(
+                  tf,
+                  { ...inputs, logits: policy.logits(obs), values: value?.values(obs) },
+                  {
+                    clip: p.clip,
+                    clipValueLoss: p.clipValueLoss,
+                    entropyCoef: p.entropyCoef,
+                    valueCoef: p.valueCoef,
+                  },
+                );
+                // Kept past the gradient scope, which frees everything else made inside it.
+                diagnostics = tf.keep(tf.stack(parts.slice(1)));
+                return parts[0];
+              }, variables);
+              const gradList = variables.map((v) => grads[v.name]);
+              const norm = tf.sqrt(tf.addN(gradList.map((g) => tf.sum(tf.square(g)))));
+              const scale = tf.minimum(1, tf.div(p.maxGradNorm, tf.add(norm, 1e-6)));
+              optimiser.apply(
+                gradList.map((g) => tf.mul(g, scale)),
+                lr,
+              );
+              const kept = diagnostics!;
+              const all = tf.concat([kept, tf.reshape(norm, [1])]);
+              kept.dispose();
+              return all;
+            });
+            epochStats.push(stats);
+            updates += 1;
+          }
+          const read = await Promise.all(epochStats.map((t) => t.data()));
+          for (const t of epochStats) t.dispose();
+          let epochKl = 0;
+          for (const r of read) {
+            for (let k = 0; k < 6; k++) sums[k] += r[k];
+            epochKl += r[3];
+          }
+          if (p.targetKl > 0 && epochKl / read.length > p.targetKl) {
+            stoppedEarly = 1;
+            break;
+          }
+        }
+        const mean = (k: number) => sums[k] / Math.max(1, updates);
+        return {
+          metrics: {
+            policy_loss: mean(0),
+            value_loss: mean(1),
+            entropy: mean(2),
+            approx_kl: mean(3),
+            clip_fraction: mean(4),
+            grad_norm: mean(5),
+            explained_variance: explainedVariance(batch.values, credit.returns),
+            lr,
+            early_stop: stoppedEarly,
+          },
+        };
+      },
+      saveState: async () => ({ json: { step: optimiser.step }, arrays: await optimiser.saveArrays() }),
+      loadState(state) {
+        optimiser.loadArrays(state.arrays ?? {}, (state.json as { step: number }).step);
+      },
+      dispose: () => optimiser.dispose(),
+    };
+  },
+});

@@ -1,0 +1,59 @@
+/** The graph file, as users save it and the renderer edits it. Plain JSON; unknown fields are kept. */
+export const GRAPH_FORMAT = 'agent-rl-studio/graph';
+export const GRAPH_VERSION = 1;
+
+export type BackendName = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
+
+export interface RunSettings {
+  /** Training iterations (one schedule pass each). */
+  iterations: number;
+  /** Write a checkpoint every N iterations (and always on stop and at the end). 0 = only then. */
+  checkpointEvery: number;
+  backend: BackendName;
+  [extra: string]: unknown;
+}
+
+export interface GraphNode {
+  id: string;
+  type: string;
+  typeVersion: number;
+  params: Record<string, unknown>;
+  position: { x: number; y: number };
+  label?: string;
+  [extra: string]: unknown;
+}
+
+export interface PortRef {
+  node: string;
+  port: string;
+}
+
+export interface GraphEdge {
+  id?: string;
+  from: PortRef;
+  to: PortRef;
+  [extra: string]: unknown;
+}
+
+export interface GraphFile {
+  format: typeof GRAPH_FORMAT;
+  version: number;
+  name: string;
+  seed: number;
+  run: RunSettings;
+  nodes: GraphNode[];
+  edges: GraphEdge[];
+  /** Template card, present on starter graphs. */
+  template?: TemplateCard;
+  [extra: string]: unknown;
+}
+
+export interface TemplateCard {
+  title: string;
+  description: string;
+  expectedResult: string;
+  duration: string;
+  paper?: string;
+}
+
+export const DEFAULT_RUN_SETTINGS: RunSettings = { iterations: 100, checkpointEvery: 10, backend: 'auto' };

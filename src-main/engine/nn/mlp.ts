@@ -1,0 +1,138 @@
+/**
+ * A multilayer perceptron held as tf.Variables, with a host (plain JavaScript) forward pass over a copy
+ * of the weights read once per iteration. Small policies act faster on the host than through per-step
+ * tensor ops, and the copy doubles as the NaN check and the checkpoint.
+ */
+import type * as TF from '@tensorflow/tfjs';
+import { NonFiniteError, type Tf } from '../node-api.ts';
+import type { Rng } from '../rng.ts';
+import { orthogonal } from './init.ts';
+
+export type Activation = 'tanh' | 'relu';
+
+export interface MlpSpec {
+  sizes: number[];
+  activation: Activation;
+  /** Orthogonal-init gain per layer (hidden layers, then the output layer). */
+  gains: number[];
+}
+
+export class Mlp {
+  readonly variables: TF.Variable[] = [];
+  private host: Float32Array[] = [];
+  private scratch: Float64Array[];
+
+  constructor(
+    private readonly tf: Tf,
+    readonly spec: MlpSpec,
+    rng: Rng,
+    private readonly nodeId: string,
+  ) {
+    const { sizes } = spec;
+    for (let l = 0; l + 1 < sizes.length; l++) {
+      const w = orthogonal(sizes[l], sizes[l + 1], spec.gains[l], rng);
+      // Unnamed: tfjs names variables uniquely, so several runs can share one process.
+      this.variables.push(variableFrom(tf, tf.tensor2d(w, [sizes[l], sizes[l + 1]])));
+      this.variables.push(variableFrom(tf, tf.zeros([sizes[l + 1]])));
+      this.host.push(w, new Float32Array(sizes[l + 1]));
+    }
+    this.scratch = sizes.map((s) => new Float64Array(s));
+  }
+
+  get inputSize(): number {
+    return this.spec.sizes[0];
+  }
+
+  get outputSize(): number {
+    return this.spec.sizes[this.spec.sizes.length - 1];
+  }
+
+  /** Differentiable forward pass: [batch, in] -> [batch, out]. */
+  apply(x: TF.Tensor2D): TF.Tensor2D {
+    const tf = this.tf;
+    let h: TF.Tensor2D = x;
+    const layers = this.variables.length / 2;
+    for (let l = 0; l < layers; l++) {
+      const z = tf.add(
+        tf.matMul(h, this.variables[2 * l] as TF.Tensor2D),
+        this.variables[2 * l + 1],
+      ) as TF.Tensor2D;
+      h = l + 1 < layers ? (this.spec.activation === 'tanh' ? tf.tanh(z) : tf.relu(z)) : z;
+    }
+    return h;
+  }
+
+  /** Copy the weights to the host; a NaN or infinity is reported against this node. */
+  async syncHost(): Promise<void> {
+    const arrays = await Promise.all(this.variables.map((v) => v.data() as Promise<Float32Array>));
+    arrays.forEach((a, i) => {
+      for (let k = 0; k < a.length; k++) {
+        if (!Number.isFinite(a[k])) {
+          const what = `${i % 2 === 0 ? 'weight' : 'bias'} of layer ${Math.floor(i / 2) + 1}`;
+          throw new NonFiniteError(this.nodeId, 'weights', `${what}, entry ${k} = ${a[k]}`);
+        }
+      }
+    });
+    this.host = arrays;
+  }
+
+  /** Host forward pass for `count` rows of `input` (row-major); writes [count, out] into `out`. */
+  forwardHost(input: Float32Array, count: number, out: Float32Array, inputOffset = 0): void {
+    const sizes = this.spec.sizes;
+    const layers = sizes.length - 1;
+    const tanh = this.spec.activation === 'tanh';
+    const outSize = sizes[layers];
+    for (let row = 0; row < count; row++) {
+      let prev = this.scratch[0];
+      const base = inputOffset + row * sizes[0];
+      for (let i = 0; i < sizes[0]; i++) prev[i] = input[base + i];
+      for (let l = 0; l < layers; l++) {
+        const w = this.host[2 * l];
+        const b = this.host[2 * l + 1];
+        const nIn = sizes[l];
+        const nOut = sizes[l + 1];
+        const next = this.scratch[l + 1];
+        for (let j = 0; j < nOut; j++) next[j] = b[j];
+        for (let i = 0; i < nIn; i++) {
+          const x = prev[i];
+          const rowW = i * nOut;
+          for (let j = 0; j < nOut; j++) next[j] += x * w[rowW + j];
+        }
+        if (l + 1 < layers) {
+          for (let j = 0; j < nOut; j++) next[j] = tanh ? Math.tanh(next[j]) : Math.max(next[j], 0);
+        }
+        prev = next;
+      }
+      for (let j = 0; j < outSize; j++) out[row * outSize + j] = prev[j];
+    }
+  }
+
+  /** The current weights (read from the variables, not the host copy of the last sync). */
+  async saveArrays(): Promise<Record<string, Float32Array>> {
+    const arrays = await Promise.all(this.variables.map((v) => v.data() as Promise<Float32Array>));
+    return Object.fromEntries(arrays.map((a, i) => [`p${i}`, Float32Array.from(a)]));
+  }
+
+  loadArrays(arrays: Record<string, ArrayLike<number>>): void {
+    this.variables.forEach((v, i) => {
+      const a = arrays[`p${i}`];
+      if (!a || a.length !== v.size) throw new Error(`weights p${i}: expected ${v.size} values`);
+      const data = Float32Array.from(a);
+      const value = this.tf.tensor(data, v.shape);
+      v.assign(value);
+      value.dispose();
+      this.host[i] = data;
+    });
+  }
+
+  dispose(): void {
+    for (const v of this.variables) v.dispose();
+  }
+}
+
+/** A trainable variable holding `initial`'s values; the temporary tensor is freed. */
+export function variableFrom(tf: Tf, initial: TF.Tensor): TF.Variable {
+  const variable = tf.variable(initial, true);
+  initial.dispose();
+  return variable;
+}
