@@ -2,13 +2,14 @@
  * Command line: `train <graph.json>` with a live progress line, metrics JSONL and checkpoints; Ctrl-C
  * stops cleanly with a checkpoint. Uses the same runtime as the app and exported code.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { createRegistry } from '../nodes/index.ts';
 import { compileGraph } from './engine/compiler.ts';
 import { formatDiagnostic } from './engine/diagnostics.ts';
 import type { MetricsRecord } from './engine/events.ts';
+import { exportGraph } from './engine/export/index.ts';
 import { parseGraphText } from './engine/graph/parse.ts';
 import type { BackendName } from './engine/graph/types.ts';
 import { RunControl } from './engine/runtime/control.ts';
@@ -21,6 +22,10 @@ const USAGE = `Usage:
   train   Train a graph. Writes graph.json, metrics.jsonl (one JSON line per iteration) and checkpoints
           into --out (default .runs/<name>-<time>). --resume continues a run folder from its latest
           checkpoint. Ctrl-C stops and saves a checkpoint.
+
+  agent-rl-studio export <graph.json> [-o file.ts]
+  export  Write the graph as a runnable TypeScript module (npx tsx file.ts trains it as the app does);
+          to stdout without -o. Graph errors print as nodeId.field: message, exit code 1.
 
   agent-rl-studio serve [--port N] [--host ADDRESS] [--data-dir DIR]
   serve   Web mode: the app and its API on http://127.0.0.1 with a session token (see serve --help).`;
@@ -167,11 +172,48 @@ async function train(args: string[]): Promise<number> {
   return result.status === 'finished' || result.status === 'stopped' ? 0 : 1;
 }
 
+async function exportCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { out: { type: 'string', short: 'o' } },
+  });
+  const file = positionals[0];
+  if (!file || positionals.length > 1) die(USAGE);
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    die(`Cannot read ${file}: ${(error as Error).message}`, 1);
+  }
+  const registry = createRegistry();
+  const parsed = parseGraphText(text);
+  const compiled = parsed.graph ? compileGraph(parsed.graph, registry) : parsed;
+  for (const d of compiled.diagnostics) {
+    process.stderr.write(`${d.severity === 'error' ? 'error' : 'warning'} ${formatDiagnostic(d)}\n`);
+  }
+  if (!parsed.graph || compiled.diagnostics.some((d) => d.severity === 'error')) return 1;
+  const exported = exportGraph(parsed.graph, registry);
+  if (!values.out) {
+    process.stdout.write(exported.code);
+    return 0;
+  }
+  try {
+    await writeFile(values.out, exported.code);
+  } catch (error) {
+    die(`Cannot write ${values.out}: ${(error as Error).message}`, 1);
+  }
+  process.stderr.write(`Wrote ${values.out}. Run it with: npx tsx ${values.out}\n`);
+  return 0;
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
     case 'train':
       return train(rest);
+    case 'export':
+      return exportCommand(rest);
     case 'serve': {
       const { runServe } = await import('./server/serve.ts');
       // undefined: the server keeps running until Ctrl-C

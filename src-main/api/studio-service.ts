@@ -11,11 +11,12 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { createRegistry } from '../../nodes/index.ts';
 import { compileGraph } from '../engine/compiler.ts';
 import { formatDiagnostic, hasErrors } from '../engine/diagnostics.ts';
 import type { MetricsRecord, RunEvent, RunStatus } from '../engine/events.ts';
+import { exportGraph as exportGraphCode } from '../engine/export/index.ts';
 import { parseGraphText, parseGraphValue } from '../engine/graph/parse.ts';
 import type { GraphFile } from '../engine/graph/types.ts';
 import { buildCatalog, type Catalog, type NodeRegistry } from '../engine/registry.ts';
@@ -98,7 +99,6 @@ interface ManagedRun {
 }
 
 const defaultTemplatesDir = () => fileURLToPath(new URL('../../templates/', import.meta.url));
-const exporterDir = () => fileURLToPath(new URL('../engine/export/', import.meta.url));
 
 const isObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -175,7 +175,7 @@ export class StudioService implements StudioApi {
       mode: this.options.mode ?? 'web',
       version: this.options.version ?? process.env.npm_package_version ?? '0.0.0',
       dataDir: this.dataDir,
-      capabilities: { fileDialogs: Boolean(this.options.dialogs), export: existsSync(exporterDir()) },
+      capabilities: { fileDialogs: Boolean(this.options.dialogs), export: true },
     };
   }
 
@@ -313,34 +313,11 @@ export class StudioService implements StudioApi {
   }
 
   async exportGraph(graph: GraphFile): Promise<ExportedCode> {
-    const dir = exporterDir();
-    if (!existsSync(dir)) throw new StudioError('not-available', 'export is not available yet');
     const compiled = compileGraph(graph, this.registry);
     if (!compiled.plan || hasErrors(compiled.diagnostics)) {
       throw new StudioError('invalid-graph', 'Fix the graph errors before exporting.', compiled.diagnostics);
     }
-    // The exporter is written elsewhere; it is found at run time so that this file does not depend on it.
-    const entry = ['index.ts', 'index.js'].map((f) => path.join(dir, f)).find((f) => existsSync(f));
-    const exporter = entry
-      ? ((await import(/* @vite-ignore */ pathToFileURL(entry).href)) as Record<string, unknown>)
-      : {};
-    const exportGraph = exporter.exportGraph;
-    if (typeof exportGraph !== 'function') {
-      throw new StudioError(
-        'not-available',
-        'export is not available yet (src-main/engine/export has no exportGraph).',
-      );
-    }
-    const result: unknown = await exportGraph(compiled.plan.graph, this.registry);
-    if (typeof result === 'string') return { fileName: `${slug(compiled.plan.graph.name)}.ts`, code: result };
-    if (isObject(result) && typeof result.code === 'string') {
-      return {
-        fileName:
-          typeof result.fileName === 'string' ? result.fileName : `${slug(compiled.plan.graph.name)}.ts`,
-        code: result.code,
-      };
-    }
-    throw new StudioError('internal', 'The exporter returned no code.');
+    return exportGraphCode(compiled.plan.graph, this.registry);
   }
 
   // --- runs ---
