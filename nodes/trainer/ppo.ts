@@ -164,6 +164,7 @@ Metrics: policy_loss, value_loss, entropy, approx_kl, clip_fraction, explained_v
         for (let epoch = 0; epoch < p.epochs; epoch++) {
           const order = ctx.rng.permutation(size);
           const epochStats: TF.Tensor[] = [];
+          const gradNorms: number[] = [];
           for (let start = 0; start + mb <= size; start += mb) {
             await ctx.control.point();
             for (let k = 0; k < mb; k++) {
@@ -176,7 +177,7 @@ Metrics: policy_loss, value_loss, entropy, approx_kl, clip_fraction, explained_v
               mbValues[k] = batch.values[i];
             }
             const adv = p.normaliseAdvantages ? normalise(mbAdvantages) : mbAdvantages;
-            const stats = tf.tidy(() => {
+            const { grads, diagnostics } = tf.tidy(() => {
               const obs = tf.tensor2d(mbObs, [mb, d]);
               const inputs = {
                 actions: tf.tensor1d(mbActions, 'int32'),
@@ -185,44 +186,33 @@ Metrics: policy_loss, value_loss, entropy, approx_kl, clip_fraction, explained_v
                 oldValues: tf.tensor1d(mbValues),
                 returns: tf.tensor1d(mbReturns),
               };
-              let diagnostics: TF.Tensor | undefined;
-              const { grads } = tf.variableGrads(() => {
+              let kept: TF.Tensor | undefined;
+              const result = tf.variableGrads(() => {
                 const parts = ppoLoss(
                   tf,
                   { ...inputs, logits: policy.logits(obs), values: value?.values(obs) },
-                  {
-                    clip: p.clip,
-                    clipValueLoss: p.clipValueLoss,
-                    entropyCoef: p.entropyCoef,
-                    valueCoef: p.valueCoef,
-                  },
+                  { clip: p.clip, clipValueLoss: p.clipValueLoss, entropyCoef: p.entropyCoef, valueCoef: p.valueCoef },
                 );
                 // Kept past the gradient scope, which frees everything else made inside it.
-                diagnostics = tf.keep(tf.stack(parts.slice(1)));
+                kept = tf.keep(tf.stack(parts.slice(1)));
                 return parts[0];
               }, variables);
-              const gradList = variables.map((v) => grads[v.name]);
-              const norm = tf.sqrt(tf.addN(gradList.map((g) => tf.sum(tf.square(g)))));
-              const scale = tf.minimum(1, tf.div(p.maxGradNorm, tf.add(norm, 1e-6)));
-              optimiser.apply(
-                gradList.map((g) => tf.mul(g, scale)),
-                lr,
-              );
-              const kept = diagnostics!;
-              const all = tf.concat([kept, tf.reshape(norm, [1])]);
-              kept.dispose();
-              return all;
+              return { grads: variables.map((v) => result.grads[v.name]), diagnostics: kept! };
             });
+            gradNorms.push(await optimiser.apply(grads, lr, p.maxGradNorm));
+            tf.dispose(grads);
+            const stats = diagnostics;
             epochStats.push(stats);
             updates += 1;
           }
           const read = await Promise.all(epochStats.map((t) => t.data()));
           for (const t of epochStats) t.dispose();
           let epochKl = 0;
-          for (const r of read) {
-            for (let k = 0; k < 6; k++) sums[k] += r[k];
+          read.forEach((r, i) => {
+            for (let k = 0; k < 5; k++) sums[k] += r[k];
+            sums[5] += gradNorms[i];
             epochKl += r[3];
-          }
+          });
           if (p.targetKl > 0 && epochKl / read.length > p.targetKl) {
             stoppedEarly = 1;
             break;
@@ -243,7 +233,7 @@ Metrics: policy_loss, value_loss, entropy, approx_kl, clip_fraction, explained_v
           },
         };
       },
-      saveState: async () => ({ json: { step: optimiser.step }, arrays: await optimiser.saveArrays() }),
+      saveState: () => ({ json: { step: optimiser.step }, arrays: optimiser.saveArrays() }),
       loadState(state) {
         optimiser.loadArrays(state.arrays ?? {}, (state.json as { step: number }).step);
       },

@@ -1,7 +1,9 @@
 /**
- * Adam (Kingma & Ba 2015) with PyTorch's update rule, owned by the trainer so that its moments are
- * saved in checkpoints and the learning rate can be annealed per iteration.
+ * Adam (Kingma & Ba 2015) with PyTorch's update rule and global gradient-norm clipping, owned by the
+ * trainer so that its moments are saved in checkpoints and the learning rate can be annealed per iteration.
  *   m <- b1 m + (1-b1) g;  v <- b2 v + (1-b2) g^2;  p <- p - lr (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps)
+ * The update runs on the host over typed arrays: for the small networks trained here it replaces about
+ * eight tensor ops per parameter tensor (each with fixed per-op overhead) with one read and one write.
  */
 import type * as TF from '@tensorflow/tfjs';
 import type { Tf } from '../node-api.ts';
@@ -13,8 +15,8 @@ export interface AdamOptions {
 }
 
 export class Adam {
-  private m: TF.Variable[];
-  private v: TF.Variable[];
+  private readonly m: Float32Array[];
+  private readonly v: Float32Array[];
   step = 0;
 
   constructor(
@@ -22,66 +24,71 @@ export class Adam {
     private readonly params: TF.Variable[],
     private readonly options: AdamOptions = { beta1: 0.9, beta2: 0.999, epsilon: 1e-8 },
   ) {
-    const zeros = (p: TF.Variable) => {
-      const z = tf.zerosLike(p);
-      const variable = tf.variable(z, false);
-      z.dispose();
-      return variable;
-    };
-    this.m = params.map(zeros);
-    this.v = params.map(zeros);
+    this.m = params.map((p) => new Float32Array(p.size));
+    this.v = params.map((p) => new Float32Array(p.size));
   }
 
-  /** Apply one update with gradients aligned to `params`. Does not dispose the gradients. */
-  apply(grads: TF.Tensor[], lr: number): void {
-    const tf = this.tf;
+  /**
+   * One update with gradients aligned to `params`, after scaling them so that their global L2 norm is at
+   * most `maxGradNorm` (PyTorch's clip_grad_norm_). Returns the norm before clipping. Does not dispose the
+   * gradients.
+   */
+  async apply(grads: TF.Tensor[], lr: number, maxGradNorm = Number.POSITIVE_INFINITY): Promise<number> {
     const { beta1, beta2, epsilon } = this.options;
+    const [gradData, paramData] = await Promise.all([
+      Promise.all(grads.map((g) => g.data() as Promise<Float32Array>)),
+      Promise.all(this.params.map((p) => p.data() as Promise<Float32Array>)),
+    ]);
+    let squares = 0;
+    for (const g of gradData) for (let k = 0; k < g.length; k++) squares += g[k] * g[k];
+    const norm = Math.sqrt(squares);
+    const scale = Number.isFinite(maxGradNorm) ? Math.min(1, maxGradNorm / (norm + 1e-6)) : 1;
     this.step += 1;
     const stepSize = lr / (1 - beta1 ** this.step);
     const correction2 = Math.sqrt(1 - beta2 ** this.step);
-    tf.tidy(() => {
-      this.params.forEach((p, i) => {
-        const g = grads[i];
-        const m = tf.add(tf.mul(this.m[i], beta1), tf.mul(g, 1 - beta1));
-        const v = tf.add(tf.mul(this.v[i], beta2), tf.mul(tf.square(g), 1 - beta2));
-        this.m[i].assign(m);
-        this.v[i].assign(v);
-        const denom = tf.add(tf.div(tf.sqrt(v), correction2), epsilon);
-        p.assign(tf.sub(p, tf.mul(tf.div(m, denom), stepSize)));
-      });
+    this.params.forEach((param, i) => {
+      const g = gradData[i];
+      const m = this.m[i];
+      const v = this.v[i];
+      const updated = Float32Array.from(paramData[i]);
+      for (let k = 0; k < updated.length; k++) {
+        const gk = g[k] * scale;
+        m[k] = beta1 * m[k] + (1 - beta1) * gk;
+        v[k] = beta2 * v[k] + (1 - beta2) * gk * gk;
+        updated[k] -= (stepSize * m[k]) / (Math.sqrt(v[k]) / correction2 + epsilon);
+      }
+      const value = this.tf.tensor(updated, param.shape);
+      param.assign(value);
+      value.dispose();
     });
+    return norm;
   }
 
-  async saveArrays(): Promise<Record<string, Float32Array>> {
+  saveArrays(): Record<string, Float32Array> {
     const out: Record<string, Float32Array> = {};
-    const all = await Promise.all([...this.m, ...this.v].map((t) => t.data() as Promise<Float32Array>));
-    this.m.forEach((_, i) => {
-      out[`m${i}`] = Float32Array.from(all[i]);
-      out[`v${i}`] = Float32Array.from(all[this.m.length + i]);
+    this.m.forEach((m, i) => {
+      out[`m${i}`] = m.slice();
+      out[`v${i}`] = this.v[i].slice();
     });
     return out;
   }
 
   loadArrays(arrays: Record<string, ArrayLike<number>>, step: number): void {
-    const tf = this.tf;
-    const put = (target: TF.Variable, name: string) => {
+    const put = (target: Float32Array, name: string) => {
       const a = arrays[name];
-      if (!a || a.length !== target.size)
-        throw new Error(`optimizer state ${name}: expected ${target.size} values`);
-      const value = tf.tensor(Float32Array.from(a), target.shape);
-      target.assign(value);
-      value.dispose();
+      if (!a || a.length !== target.length) throw new Error(`optimizer state ${name}: expected ${target.length} values`);
+      target.set(a);
     };
-    this.m.forEach((t, i) => {
-      put(t, `m${i}`);
+    this.m.forEach((m, i) => {
+      put(m, `m${i}`);
     });
-    this.v.forEach((t, i) => {
-      put(t, `v${i}`);
+    this.v.forEach((v, i) => {
+      put(v, `v${i}`);
     });
     this.step = step;
   }
 
   dispose(): void {
-    for (const t of [...this.m, ...this.v]) t.dispose();
+    // Host arrays only: nothing to free.
   }
 }
