@@ -191,7 +191,12 @@ Metrics: policy_loss, value_loss, entropy, approx_kl, clip_fraction, explained_v
                 const parts = ppoLoss(
                   tf,
                   { ...inputs, logits: policy.logits(obs), values: value?.values(obs) },
-                  { clip: p.clip, clipValueLoss: p.clipValueLoss, entropyCoef: p.entropyCoef, valueCoef: p.valueCoef },
+                  {
+                    clip: p.clip,
+                    clipValueLoss: p.clipValueLoss,
+                    entropyCoef: p.entropyCoef,
+                    valueCoef: p.valueCoef,
+                  },
                 );
                 // Kept past the gradient scope, which frees everything else made inside it.
                 kept = tf.keep(tf.stack(parts.slice(1)));

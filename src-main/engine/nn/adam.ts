@@ -76,7 +76,8 @@ export class Adam {
   loadArrays(arrays: Record<string, ArrayLike<number>>, step: number): void {
     const put = (target: Float32Array, name: string) => {
       const a = arrays[name];
-      if (!a || a.length !== target.length) throw new Error(`optimizer state ${name}: expected ${target.length} values`);
+      if (!a || a.length !== target.length)
+        throw new Error(`optimizer state ${name}: expected ${target.length} values`);
       target.set(a);
     };
     this.m.forEach((m, i) => {
