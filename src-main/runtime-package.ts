@@ -112,7 +112,8 @@ export function readRunArgs(argv: string[], defaults: { runDir: string }): RunAr
   const whole = (flag: string, text: string | undefined, min: number): number | undefined => {
     if (text === undefined) return undefined;
     const n = Number(text);
-    if (!Number.isInteger(n) || n < min) throw new Error(`--${flag} must be a whole number >= ${min} (got '${text}')`);
+    if (!Number.isInteger(n) || n < min)
+      throw new Error(`--${flag} must be a whole number >= ${min} (got '${text}')`);
     return n;
   };
   const backend = values.backend as BackendName | undefined;
@@ -133,7 +134,8 @@ export function printProgress(event: RunEvent): void {
   if (event.type === 'metrics') out.write(`${describeIteration(event.record)}\n`);
   else if (event.type === 'log') out.write(`${event.level}: ${event.message}\n`);
   else if (event.type === 'error') out.write(`error: ${event.message}\n`);
-  else if (event.type === 'checkpoint') out.write(`checkpoint at iteration ${event.iteration}: ${event.path}\n`);
+  else if (event.type === 'checkpoint')
+    out.write(`checkpoint at iteration ${event.iteration}: ${event.path}\n`);
 }
 
 function describeIteration(record: MetricsRecord): string {

@@ -5,6 +5,7 @@
 import { type ChangeEvent, useCallback, useEffect, useReducer, useRef, useState } from 'react';
 import type {
   Diagnostic,
+  ExportedCode,
   GraphFile,
   RunEvent,
   RunInfo,
@@ -13,6 +14,7 @@ import type {
 } from '../src-main/api/studio-api.ts';
 import type { Connection } from './api/connect.ts';
 import type { ConnectionState } from './api/ws-client.ts';
+import { ExportDialog } from './ExportDialog.tsx';
 import { applyRunEvent, isActiveStatus, newRunView, type RunView } from './run-state.ts';
 
 type RunAction = { type: 'attach'; view: RunView } | { type: 'event'; runId: string; event: RunEvent };
@@ -55,6 +57,8 @@ export function App({ connection }: { connection: Connection }) {
   );
   const [templates, setTemplates] = useState<TemplateSummary[] | null>(null);
   const [galleryOpen, setGalleryOpen] = useState(false);
+  const [exportOpen, setExportOpen] = useState(false);
+  const [exported, setExported] = useState<{ code?: ExportedCode; error?: string }>({});
   const [graph, setGraph] = useState<GraphFile | null>(null);
   const [graphPath, setGraphPath] = useState<string>();
   const [diagnostics, setDiagnostics] = useState<Diagnostic[]>([]);
@@ -221,6 +225,19 @@ export function App({ connection }: { connection: Connection }) {
     setTimeout(() => URL.revokeObjectURL(url), 10_000);
   };
 
+  const openExport = async () => {
+    if (!graph) return;
+    setExported({});
+    setExportOpen(true);
+    try {
+      setExported({ code: await api.exportGraph(graph) });
+    } catch (e) {
+      const found = diagnosticsOf(e);
+      if (found) setDiagnostics(found);
+      setExported({ error: errorMessage(e) });
+    }
+  };
+
   const startRun = async () => {
     if (!graph) return;
     setError(undefined);
@@ -273,6 +290,9 @@ export function App({ connection }: { connection: Connection }) {
         </button>
         <button type="button" onClick={saveFile} disabled={!graph}>
           Save
+        </button>
+        <button type="button" onClick={openExport} disabled={!graph}>
+          Export
         </button>
         <input
           ref={fileInputRef}
@@ -514,6 +534,13 @@ export function App({ connection }: { connection: Connection }) {
           </ul>
         )}
       </dialog>
+
+      <ExportDialog
+        open={exportOpen}
+        exported={exported.code}
+        error={exported.error}
+        onClose={() => setExportOpen(false)}
+      />
     </div>
   );
 }

@@ -32,7 +32,10 @@ export function typeCheckModules(dir: string, modules: { fileName: string; code:
       errors.push(`${file}: not loaded`);
       continue;
     }
-    const diagnostics = [...program.getSyntacticDiagnostics(source), ...program.getSemanticDiagnostics(source)];
+    const diagnostics = [
+      ...program.getSyntacticDiagnostics(source),
+      ...program.getSemanticDiagnostics(source),
+    ];
     for (const d of diagnostics) {
       const where = d.start === undefined ? '' : `:${source.getLineAndCharacterOfPosition(d.start).line + 1}`;
       errors.push(`${path.basename(file)}${where}: ${ts.flattenDiagnosticMessageText(d.messageText, '\n')}`);

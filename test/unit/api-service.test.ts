@@ -6,7 +6,6 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { dispatchCall } from '../../src-main/api/dispatch.ts';
 import { StudioError } from '../../src-main/api/errors.ts';
@@ -117,14 +116,6 @@ describe('StudioService', () => {
         'invalid-graph',
       );
     });
-  });
-
-  it('reports export as not available until the exporter exists', async () => {
-    const exporter = fileURLToPath(new URL('../../src-main/engine/export/', import.meta.url));
-    if (existsSync(exporter)) return;
-    const error = await errorOf(service.exportGraph(await tinyGraph()));
-    expect(error.code).toBe('not-available');
-    expect(error.message).toMatch(/export is not available yet/);
   });
 
   describe('runs', () => {

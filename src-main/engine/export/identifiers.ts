@@ -17,13 +17,16 @@ const RESERVED = new Set(
 );
 
 const MAX_LENGTH = 40;
+const MAX_WORDS = 4;
 
 /** `"Value head (v2)"` -> `valueHeadV2`; `"GAE"` -> `gae`; `"2nd critic"` -> `node2ndCritic`. */
 export function camelIdentifier(text: string): string {
-  const words = text.match(/[A-Za-z0-9]+/g) ?? [];
+  // "Critic's head" reads as "critics head"; long labels keep their first few words.
+  const words = (text.replace(/['\u2019]/g, '').match(/[A-Za-z0-9]+/g) ?? []).slice(0, MAX_WORDS);
   let name = words
     .map((word, i) => {
-      if (i === 0) return word === word.toUpperCase() ? word.toLowerCase() : word[0].toLowerCase() + word.slice(1);
+      if (i === 0)
+        return word === word.toUpperCase() ? word.toLowerCase() : word[0].toLowerCase() + word.slice(1);
       return word[0].toUpperCase() + word.slice(1);
     })
     .join('')

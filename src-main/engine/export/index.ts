@@ -78,6 +78,11 @@ export function exportGraph(graph: GraphFile | unknown, registry: NodeRegistry):
     '',
   );
 
+  out.push(
+    '// Nodes, one per const. Parameters not written out are at their defaults; `version` is the version of',
+    "// the node type's parameters, so that a later library migrates them instead of misreading them.",
+    '',
+  );
   for (const { raw, planned, name } of nodes) {
     out.push(`// ${commentText(planned.definition.title)} (${commentText(planned.definition.type)})`);
     out.push(nodeConst(name, raw.label, planned));
@@ -88,7 +93,11 @@ export function exportGraph(graph: GraphFile | unknown, registry: NodeRegistry):
     (e) =>
       `wire(${nameOf.get(e.from.node)}, ${stringLiteral(e.from.port)}, ${nameOf.get(e.to.node)}, ${stringLiteral(e.to.port)})`,
   );
-  const run = { iterations: file.run.iterations, checkpointEvery: file.run.checkpointEvery, backend: file.run.backend };
+  const run = {
+    iterations: file.run.iterations,
+    checkpointEvery: file.run.checkpointEvery,
+    backend: file.run.backend,
+  };
   const nodeList = `[${nodes.map((n) => n.name).join(', ')}]`;
   out.push('// The same graph the app trains: these nodes, wired output -> input.');
   out.push('const trainingGraph = graph({');
@@ -105,7 +114,7 @@ export function exportGraph(graph: GraphFile | unknown, registry: NodeRegistry):
 
   out.push(
     'async function main(): Promise<void> {',
-    `  const args = readRunArgs(process.argv.slice(2), { runDir: ${stringLiteral(`runs/${slug}`)} });`,
+    `  const args = readRunArgs(process.argv.slice(2), { runDir: ${stringLiteral(`.runs/${slug}`)} });`,
     '  const result = await executeRun({',
     '    graph: trainingGraph,',
     '    registry: createRegistry(),',
@@ -113,12 +122,17 @@ export function exportGraph(graph: GraphFile | unknown, registry: NodeRegistry):
     '    onEvent: printProgress,',
     '  });',
     '  console.log(',
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: this line is the generated module's own template literal.
     '    `Run ${result.status} at iteration ${result.iteration} (${result.envSteps} env steps, backend ${result.backend}). Files: ${args.runDir}`,',
     '  );',
     "  if (result.status !== 'finished') process.exitCode = 1;",
     '}',
     '',
-    'await main();',
+    '// No top-level await: the file also runs where the nearest package.json is CommonJS.',
+    'main().catch((error: unknown) => {',
+    '  console.error(error);',
+    '  process.exitCode = 1;',
+    '});',
     '',
   );
   return { fileName: `${slug}.ts`, code: out.join('\n') };

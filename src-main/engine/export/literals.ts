@@ -9,7 +9,6 @@
 const ESCAPED = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}\p{Zs}\p{Co}\p{Cn}]/u;
 const SHORT_ESCAPES: Record<string, string> = {
   '\\': '\\\\',
-  "'": "\\'",
   '\n': '\\n',
   '\r': '\\r',
   '\t': '\\t',
@@ -21,19 +20,29 @@ const SHORT_ESCAPES: Record<string, string> = {
 
 const hex4 = (code: number) => `\\u${code.toString(16).padStart(4, '0')}`;
 
-/** A single-quoted TypeScript string literal whose value is exactly `text`. */
+/**
+ * A TypeScript string literal whose value is exactly `text`: single-quoted, or double-quoted when that
+ * needs fewer escapes (as the project's formatter prefers).
+ */
 export function stringLiteral(text: string): string {
-  let out = "'";
+  let singles = 0;
+  let doubles = 0;
+  for (const ch of text) {
+    if (ch === "'") singles++;
+    else if (ch === '"') doubles++;
+  }
+  const quote = singles > doubles ? '"' : "'";
+  let out = quote;
   // for..of walks code points; a lone surrogate comes out on its own and is escaped.
   for (const ch of text) {
-    const short = SHORT_ESCAPES[ch];
+    const short = ch === '"' || ch === "'" ? (ch === quote ? `\\${ch}` : ch) : SHORT_ESCAPES[ch];
     if (short !== undefined) out += short;
     else if (ch === ' ') out += ch;
     else if (ESCAPED.test(ch)) {
       for (let i = 0; i < ch.length; i++) out += hex4(ch.charCodeAt(i));
     } else out += ch;
   }
-  return `${out}'`;
+  return `${out}${quote}`;
 }
 
 const PLAIN_KEY = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
@@ -69,7 +78,13 @@ export function inlineValue(value: unknown): string {
  * A value laid out as a formatter would: on one line when it fits in `width` columns from `column` (plus
  * `extra` characters after it), else one element or property per line, indented from `indent`.
  */
-export function formatValue(value: unknown, indent: number, column: number, width: number, extra = 0): string {
+export function formatValue(
+  value: unknown,
+  indent: number,
+  column: number,
+  width: number,
+  extra = 0,
+): string {
   const inline = inlineValue(value);
   if (column + inline.length + extra <= width || typeof value !== 'object' || value === null) return inline;
   const pad = ' '.repeat(indent + 2);
