@@ -1,0 +1,103 @@
+import { z } from 'zod';
+import { defineNode } from '../../src-main/engine/node-api.ts';
+import type { Rng } from '../../src-main/engine/rng.ts';
+import type { VectorEnv, VectorStep } from '../contracts.ts';
+
+const OBS = 3; // one-hot over {start, state of arm 0, state of arm 1}
+
+/** One-step ambiguous bandit copies; every episode starts in the same state, so no state is kept. */
+export class AmbiguousBanditVector implements VectorEnv {
+  readonly observationSize = OBS;
+  readonly numActions = 2;
+  /** The state each copy landed in on the last step (0 or 1), for inspection. */
+  readonly landed: Int32Array;
+  private readonly obs: Float32Array;
+  private readonly result: VectorStep;
+
+  constructor(
+    readonly nodeId: string,
+    readonly numEnvs: number,
+    readonly means: [number, number],
+    readonly std: number,
+    readonly eps: number,
+    private readonly rng: Rng,
+  ) {
+    this.landed = new Int32Array(numEnvs);
+    this.obs = new Float32Array(numEnvs * OBS);
+    for (let e = 0; e < numEnvs; e++) this.obs[e * OBS] = 1;
+    this.result = {
+      rewards: new Float32Array(numEnvs),
+      terminated: new Uint8Array(numEnvs),
+      truncated: new Uint8Array(numEnvs),
+      finalObservations: new Float32Array(numEnvs * OBS),
+    };
+  }
+
+  observations(): Float32Array {
+    return this.obs;
+  }
+
+  step(actions: Int32Array): VectorStep {
+    const { rewards, terminated, truncated, finalObservations } = this.result;
+    for (let e = 0; e < this.numEnvs; e++) {
+      const a = actions[e];
+      if (a !== 0 && a !== 1) throw new Error(`ambiguous-bandit: action ${a} is not 0 or 1`);
+      const state = this.rng.float() < this.eps ? 1 - a : a;
+      this.landed[e] = state;
+      rewards[e] = this.means[state] + this.std * this.rng.normal();
+      terminated[e] = 1;
+      truncated[e] = 0;
+      const o = e * OBS;
+      finalObservations[o] = 0;
+      finalObservations[o + 1] = state === 0 ? 1 : 0;
+      finalObservations[o + 2] = state === 1 ? 1 : 0;
+    }
+    return this.result;
+  }
+}
+
+export default defineNode({
+  type: 'env.ambiguous-bandit',
+  family: 'environment',
+  title: 'Ambiguous bandit',
+  summary: 'Two-armed bandit whose arms sometimes land in the other arm’s state (HCA).',
+  doc: `The "Ambiguous Bandit" of Harutyunyan et al., NeurIPS 2019 ("Hindsight Credit Assignment").
+
+- One-step episodes from a single start state. Action a in {0, 1} leads to state a with probability
+  1 - eps and to the other arm's state with probability eps (eps = 0.1).
+- The reward depends on the state reached: N(2, 1.5^2) in arm 0's state, N(1, 1.5^2) in arm 1's (std 1.5
+  as in the paper). Arm 0 is optimal; an action's return mixes in the other arm's rewards, which is
+  the noise hindsight (state-conditioned) credit removes.
+- Observation: one-hot over {start, state 0, state 1}; every step terminates, and the final
+  observation shows the state reached. The node keeps no state besides its RNG stream, which the
+  runtime checkpoints.`,
+  version: 1,
+  inputs: [],
+  outputs: [
+    {
+      name: 'env',
+      type: 'Env',
+      title: 'Environment',
+      provides: { observation: 'vector', action: 'discrete' },
+    },
+  ],
+  params: z.object({
+    numEnvs: z.number().int().min(1).max(4096).default(4).describe('Copies stepped together'),
+    eps: z.number().min(0).max(1).default(0.1).describe('Probability of landing in the other state'),
+    mean0: z.number().min(-100).max(100).default(2).describe('Mean reward in arm 0’s state'),
+    mean1: z.number().min(-100).max(100).default(1).describe('Mean reward in arm 1’s state'),
+    std: z.number().min(0).max(100).default(1.5).describe('Reward standard deviation'),
+  }),
+  keyParams: ['eps', 'numEnvs'],
+  create(params, ctx) {
+    const env = new AmbiguousBanditVector(
+      ctx.nodeId,
+      params.numEnvs,
+      [params.mean0, params.mean1],
+      params.std,
+      params.eps,
+      ctx.rng,
+    );
+    return { components: { env } };
+  },
+});
