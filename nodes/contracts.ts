@@ -3,6 +3,7 @@
  * run, passed by reference) and the stream payloads (made each iteration). Host data is typed arrays.
  */
 import type * as TF from '@tensorflow/tfjs';
+import type { Intervention } from '../src-main/engine/events.ts';
 import type { Rng } from '../src-main/engine/rng.ts';
 
 /** N copies of an environment with vector observations and discrete actions, stepped together. */
@@ -79,7 +80,11 @@ export interface VectorTrajectories {
   truncationValues: Float32Array;
   /** V(s_T) of the observation after the last step, per env. */
   lastValues: Float32Array;
+  /** Safety-gate interventions at step t of env copy `env` (the viewer marks them). */
+  interventions?: VectorIntervention[];
 }
+
+export type VectorIntervention = Omit<Intervention, 'step'> & { t: number; env: number };
 
 /** Per-step credit: advantages and the return targets of the value function. */
 export interface Advantages {

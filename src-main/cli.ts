@@ -143,6 +143,8 @@ async function train(args: string[]): Promise<number> {
     runDir,
     resumeFrom: values.resume,
     control,
+    // Nobody can press Resume in a terminal: a safety finding's pause request stops with a checkpoint.
+    onPauseRequest: 'stop',
     onEvent: (event) => {
       if (event.type === 'status' && event.status === 'running' && !progress) {
         const total =

@@ -93,6 +93,8 @@ export interface RunArgs {
   iterations?: number;
   seed?: number;
   backend?: BackendName;
+  /** Headless: a node's pause request (a safety finding) stops the run with a checkpoint. */
+  onPauseRequest: 'stop';
 }
 
 /**
@@ -125,6 +127,7 @@ export function readRunArgs(argv: string[], defaults: { runDir: string }): RunAr
     iterations: whole('iterations', values.iterations, 1),
     seed: whole('seed', values.seed, 0),
     backend,
+    onPauseRequest: 'stop',
   };
 }
 

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { defineNode } from '../../src-main/engine/node-api.ts';
 import type { Advantages, VectorTrajectories } from '../contracts.ts';
+import { vectorEpisodeSamples } from '../samples.ts';
 
 /**
  * GAE(lambda) over a time-major batch. For step t of env e (i = t * numEnvs + e):
@@ -71,9 +72,9 @@ al. 2018). Return targets for the critic: R_t = A_t + V(s_t).`,
     lambda: z.number().min(0).max(1).default(0.95).describe('GAE lambda'),
   }),
   keyParams: ['gamma', 'lambda'],
-  create(params) {
+  create(params, ctx) {
     return {
-      async step(streams) {
+      async step(streams, info) {
         const batch = streams.trajectories as VectorTrajectories;
         const credit = computeGae(batch, params.gamma, params.lambda);
         let sum = 0;
@@ -81,6 +82,7 @@ al. 2018). Return targets for the critic: R_t = A_t + V(s_t).`,
         return {
           outputs: { advantages: credit },
           metrics: { advantage_mean: sum / credit.advantages.length },
+          samples: vectorEpisodeSamples(batch, credit, ctx.nodeId, info.iteration),
         };
       },
     };

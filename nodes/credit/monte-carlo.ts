@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { defineNode } from '../../src-main/engine/node-api.ts';
 import type { Advantages, VectorTrajectories } from '../contracts.ts';
+import { vectorEpisodeSamples } from '../samples.ts';
 
 /**
  * Monte-Carlo return-to-go over a time-major batch. For step t of env e (i = t * numEnvs + e):
@@ -73,9 +74,9 @@ GAE with lambda = 1, and the plain return estimator that hindsight credit assign
     baseline: z.enum(['none', 'value']).default('value').describe('Baseline subtracted from G_t'),
   }),
   keyParams: ['gamma', 'baseline'],
-  create(params) {
+  create(params, ctx) {
     return {
-      async step(streams) {
+      async step(streams, info) {
         const batch = streams.trajectories as VectorTrajectories;
         const credit = computeMonteCarlo(batch, params.gamma, params.bootstrap, params.baseline);
         let sum = 0;
@@ -83,6 +84,7 @@ GAE with lambda = 1, and the plain return estimator that hindsight credit assign
         return {
           outputs: { advantages: credit },
           metrics: { advantage_mean: sum / credit.advantages.length },
+          samples: vectorEpisodeSamples(batch, credit, ctx.nodeId, info.iteration),
         };
       },
     };

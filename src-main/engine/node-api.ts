@@ -4,6 +4,7 @@
  */
 import type * as TF from '@tensorflow/tfjs';
 import type { z } from 'zod';
+import type { Finding, TrajectorySample } from './events.ts';
 import type { PortSpec } from './ports.ts';
 import type { Rng } from './rng.ts';
 
@@ -68,6 +69,12 @@ export interface NodeStepResult {
   metrics?: Record<string, number>;
   /** Real environment steps taken this iteration (summed into the run's envSteps). */
   envSteps?: number;
+  /** A few episodes with their credit, for the trajectory viewer (keep it to a handful per iteration). */
+  samples?: TrajectorySample[];
+  /** Findings to show the user; `iteration` and `nodeId` are filled in by the runtime when omitted. */
+  findings?: Array<Omit<Finding, 'nodeId' | 'iteration'> & Partial<Pick<Finding, 'nodeId' | 'iteration'>>>;
+  /** Pause the run after this iteration (a safety gate or monitor asking a person to look). */
+  pause?: { reason: string; field?: string };
 }
 
 export interface NodeInstance {

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { startBackend } from '../backend.ts';
 import { compileGraph, type Plan, type PlanNode } from '../compiler.ts';
 import { formatDiagnostic, GraphError, hasErrors } from '../diagnostics.ts';
-import type { MetricsRecord, RunEvent, RunStatus } from '../events.ts';
+import type { Finding, MetricsRecord, RunEvent, RunStatus, TrajectorySample } from '../events.ts';
 import type { BackendName, GraphFile } from '../graph/types.ts';
 import { NodeError, type NodeInstance, NonFiniteError, type Tf } from '../node-api.ts';
 import type { NodeRegistry } from '../registry.ts';
@@ -28,6 +28,12 @@ export interface RunOptions {
   resumeFrom?: string;
   control?: RunControl;
   onEvent?: (event: RunEvent) => void;
+  /**
+   * What to do when a node asks to pause (a safety monitor's finding): 'pause' waits for a person
+   * (the app), 'stop' ends the run with a checkpoint (the CLI and headless exports, where nobody can
+   * press Resume). Default 'pause'.
+   */
+  onPauseRequest?: 'pause' | 'stop';
 }
 
 export interface RunResult {
@@ -206,7 +212,7 @@ export async function executeRun(options: RunOptions): Promise<RunResult> {
     lastSnapshot = await snapshot();
     while (iteration < totalIterations) {
       await control.iterationBoundary();
-      let record: { envSteps: number; metrics: Record<string, number> };
+      let record: IterationRecord;
       try {
         record = await runIteration(plan, built, iteration, totalIterations);
       } catch (error) {
@@ -232,8 +238,21 @@ export async function executeRun(options: RunOptions): Promise<RunResult> {
       result.envSteps = envSteps;
       result.metrics.push(line);
       emit({ type: 'metrics', record: line });
+      if (record.samples.length) emit({ type: 'samples', iteration: iteration - 1, samples: record.samples });
+      for (const finding of record.findings) emit({ type: 'finding', finding });
       if (metricsFile) await appendFile(metricsFile, `${JSON.stringify(line)}\n`);
       lastSnapshot = await snapshot();
+      for (const p of record.pauses) {
+        // A node asked a person to look: pause after the completed iteration; Resume continues.
+        emit({
+          type: 'log',
+          level: 'warn',
+          message: `${p.nodeId}: paused the run: ${p.reason}`,
+          nodeId: p.nodeId,
+        });
+        if (options.onPauseRequest === 'stop') control.stop();
+        else control.pause();
+      }
       const every = plan.graph.run.checkpointEvery;
       if ((every > 0 && iteration % every === 0) || iteration === totalIterations)
         await saveCheckpoint(lastSnapshot);
@@ -258,9 +277,12 @@ async function runIteration(
   built: Map<string, BuiltNode>,
   iteration: number,
   totalIterations: number,
-): Promise<{ envSteps: number; metrics: Record<string, number> }> {
+): Promise<IterationRecord> {
   const streams = new Map<string, Record<string, unknown>>();
   const metrics: Record<string, number> = {};
+  const samples: TrajectorySample[] = [];
+  const findings: Finding[] = [];
+  const pauses: Array<{ nodeId: string; reason: string; field?: string }> = [];
   let envSteps = 0;
   for (const id of plan.schedule) {
     const node = built.get(id)!;
@@ -281,8 +303,20 @@ async function runIteration(
       if (!Number.isFinite(value)) throw new NonFiniteError(id, name, `metric ${name} = ${value}`);
       metrics[`${id}/${name}`] = value;
     }
+    if (out.samples) samples.push(...out.samples);
+    for (const f of out.findings ?? [])
+      findings.push({ ...f, nodeId: f.nodeId ?? id, iteration: f.iteration ?? iteration });
+    if (out.pause) pauses.push({ nodeId: id, ...out.pause });
   }
-  return { envSteps, metrics };
+  return { envSteps, metrics, samples, findings, pauses };
+}
+
+interface IterationRecord {
+  envSteps: number;
+  metrics: Record<string, number>;
+  samples: TrajectorySample[];
+  findings: Finding[];
+  pauses: Array<{ nodeId: string; reason: string; field?: string }>;
 }
 
 async function restoreSnapshot(snapshot: RunSnapshot, built: Map<string, BuiltNode>): Promise<void> {

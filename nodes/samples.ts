@@ -1,0 +1,57 @@
+/**
+ * Episodes for the trajectory viewer: credit assigners cut a few whole episodes out of a time-major
+ * batch, with the reward, value, advantage and return of each step and any safety interventions.
+ */
+import type { TrajectorySample } from '../src-main/engine/events.ts';
+import type { Advantages, VectorTrajectories } from './contracts.ts';
+
+/** How many episodes each iteration shows: enough to step through, small enough to stream. */
+export const SAMPLES_PER_ITERATION = 4;
+
+/**
+ * Up to `count` episodes, one per environment copy 0..count-1: the first episode of that copy that both
+ * starts and ends inside this batch, or the copy's first segment when none does.
+ */
+export function vectorEpisodeSamples(
+  batch: VectorTrajectories,
+  credit: Advantages,
+  nodeId: string,
+  iteration: number,
+  count = SAMPLES_PER_ITERATION,
+): TrajectorySample[] {
+  const n = batch.numEnvs;
+  const samples: TrajectorySample[] = [];
+  for (let env = 0; env < Math.min(count, n); env++) {
+    const ends: number[] = [];
+    for (let t = 0; t < batch.numSteps; t++) {
+      const i = t * n + env;
+      if (batch.terminated[i] || batch.truncated[i]) ends.push(t);
+    }
+    const [start, end] = ends.length >= 2 ? [ends[0]! + 1, ends[1]!] : [0, ends[0] ?? batch.numSteps - 1];
+    const pick = <T extends ArrayLike<number>>(values: T) => {
+      const out: number[] = [];
+      for (let t = start; t <= end; t++) out.push(round(values[t * n + env]!));
+      return out;
+    };
+    const interventions = (batch.interventions ?? [])
+      .filter((x) => x.env === env && x.t >= start && x.t <= end)
+      .map(({ t, env: _env, ...rest }) => ({ ...rest, step: t - start }));
+    samples.push({
+      kind: 'vector',
+      nodeId,
+      iteration,
+      index: samples.length,
+      env,
+      actions: pick(batch.actions),
+      rewards: pick(batch.rewards),
+      values: pick(batch.values),
+      advantages: pick(credit.advantages),
+      returns: pick(credit.returns),
+      ...(interventions.length ? { interventions } : {}),
+    });
+  }
+  return samples;
+}
+
+/** Four significant decimals: the viewer draws them, nobody needs float32 noise over the wire. */
+const round = (x: number) => Math.round(x * 1e4) / 1e4;
