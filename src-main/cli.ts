@@ -11,7 +11,7 @@ import { formatDiagnostic } from './engine/diagnostics.ts';
 import type { MetricsRecord } from './engine/events.ts';
 import { exportGraph } from './engine/export/index.ts';
 import { parseGraphText } from './engine/graph/parse.ts';
-import type { BackendName } from './engine/graph/types.ts';
+import { BACKEND_NAMES, type BackendName } from './engine/graph/types.ts';
 import { RunControl } from './engine/runtime/control.ts';
 import { executeRun } from './engine/runtime/run.ts';
 
@@ -30,7 +30,7 @@ const USAGE = `Usage:
   agent-rl-studio serve [--port N] [--host ADDRESS] [--data-dir DIR]
   serve   Web mode: the app and its API on http://127.0.0.1 with a session token (see serve --help).`;
 
-const BACKENDS: BackendName[] = ['auto', 'tensorflow', 'wasm', 'cpu'];
+const BACKENDS: readonly BackendName[] = BACKEND_NAMES;
 
 function die(message: string, code = 2): never {
   process.stderr.write(`${message}\n`);

@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { nodeLibrary } from '../nodes/index.ts';
 import type { MetricsRecord, RunEvent } from './engine/events.ts';
 import {
+  BACKEND_NAMES,
   type BackendName,
   DEFAULT_RUN_SETTINGS,
   GRAPH_FORMAT,
@@ -86,7 +87,7 @@ export function graph(spec: GraphSpec): GraphFile {
   };
 }
 
-const BACKENDS: readonly BackendName[] = ['auto', 'tensorflow', 'wasm', 'cpu'];
+const BACKENDS: readonly BackendName[] = BACKEND_NAMES;
 
 export interface RunArgs {
   runDir: string;

@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import type { Diagnostic } from '../diagnostics.ts';
 import { migrateFile } from './migrate.ts';
-import { DEFAULT_RUN_SETTINGS, GRAPH_FORMAT, type GraphFile } from './types.ts';
+import { BACKEND_NAMES, DEFAULT_RUN_SETTINGS, GRAPH_FORMAT, type GraphFile } from './types.ts';
 
 const MAX_TEXT_BYTES = 64 * 1024 * 1024;
 
@@ -24,7 +24,7 @@ const graphSchema = z.looseObject({
   run: z.looseObject({
     iterations: z.number().int().min(1).max(1e9).default(DEFAULT_RUN_SETTINGS.iterations),
     checkpointEvery: z.number().int().min(0).max(1e9).default(DEFAULT_RUN_SETTINGS.checkpointEvery),
-    backend: z.enum(['auto', 'tensorflow', 'wasm', 'cpu']).default(DEFAULT_RUN_SETTINGS.backend),
+    backend: z.enum(BACKEND_NAMES).default(DEFAULT_RUN_SETTINGS.backend),
   }),
   nodes: z
     .array(

@@ -2,7 +2,9 @@
 export const GRAPH_FORMAT = 'agent-rl-studio/graph';
 export const GRAPH_VERSION = 1;
 
-export type BackendName = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
+/** Tensor backends, in the order `auto` tries them (webgpu only on a real GPU adapter). */
+export const BACKEND_NAMES = ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
+export type BackendName = (typeof BACKEND_NAMES)[number];
 
 export interface RunSettings {
   /** Training iterations (one schedule pass each). */
