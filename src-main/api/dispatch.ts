@@ -3,6 +3,7 @@
  * they reach the service. An unknown method or malformed arguments is an error reply, never a crash.
  */
 import { z } from 'zod';
+import { BACKEND_NAMES } from '../engine/graph/types.ts';
 import { StudioError, toErrorInfo } from './errors.ts';
 import type { StudioCallMethod, StudioErrorInfo } from './studio-api.ts';
 import { RUN_ID_PATTERN, type StudioService } from './studio-service.ts';
@@ -28,7 +29,7 @@ const startRequest = z.strictObject({
       .max(2 ** 32 - 1),
   ),
   iterations: opt(z.number().int().min(1).max(1e9)),
-  backend: opt(z.enum(['auto', 'tensorflow', 'wasm', 'cpu'])),
+  backend: opt(z.enum(BACKEND_NAMES)),
 });
 const saveOptions = z.strictObject({ path: opt(z.string().max(4096)), saveAs: opt(z.boolean()) });
 
@@ -72,6 +73,7 @@ const handlers: Record<StudioCallMethod, Handler> = {
   stopRun: method(z.tuple([runId]), (s, [id]) => s.stopRun(id)),
   resumeRunFromCheckpoint: method(z.tuple([runId]), (s, [id]) => s.resumeRunFromCheckpoint(id)),
   listRuns: method(none, (s) => s.listRuns()),
+  deleteRun: method(z.tuple([runId]), (s, [id]) => s.deleteRun(id)),
 };
 
 export const CALL_METHODS = Object.keys(handlers) as StudioCallMethod[];

@@ -157,6 +157,8 @@ export interface StudioApi {
   resumeRunFromCheckpoint(runId: string): Promise<{ runId: string }>;
   /** Runs kept in the data folder, newest first. */
   listRuns(): Promise<RunInfo[]>;
+  /** Remove a run that is not active (its folder, checkpoints and metrics). */
+  deleteRun(runId: string): Promise<void>;
 
   /**
    * The run's history, then its live events, with no gap: the listener gets every event once, in order.

@@ -9,7 +9,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRegistry } from '../../nodes/index.ts';
@@ -22,6 +22,7 @@ import type { GraphFile } from '../engine/graph/types.ts';
 import { buildCatalog, type Catalog, type NodeRegistry } from '../engine/registry.ts';
 import { WorkerRun, type WorkerRunOptions } from '../engine/runtime/worker-run.ts';
 import { StudioError } from './errors.ts';
+import { SampleThinner } from './sample-thinning.ts';
 import type {
   CheckpointInfo,
   ExportedCode,
@@ -96,6 +97,8 @@ interface ManagedRun {
   workerDone: boolean;
   /** Serialises writes of run.json. */
   metaWrite: Promise<void>;
+  /** Old trajectory samples in `history` are emptied so that a long run's memory stays bounded. */
+  sampleThinner: SampleThinner;
 }
 
 const defaultTemplatesDir = () => fileURLToPath(new URL('../../templates/', import.meta.url));
@@ -363,6 +366,7 @@ export class StudioService implements StudioApi {
       listeners: new Map(),
       workerDone: true,
       metaWrite: Promise.resolve(),
+      sampleThinner: new SampleThinner(),
     };
     this.runs.set(id, run);
     this.saveMeta(run);
@@ -424,6 +428,34 @@ export class StudioService implements StudioApi {
 
   async stopRun(runId: string): Promise<void> {
     (await this.activeWorker(runId, 'stop')).stop();
+  }
+
+  /** Remove a run that is not active: its folder (checkpoints, metrics) and its history. */
+  async deleteRun(runId: string): Promise<void> {
+    const run = await this.getRun(runId);
+    if (this.isActive(run)) {
+      throw new StudioError('conflict', `Run '${runId}' is ${run.meta.status}: stop it before deleting it.`);
+    }
+    if (
+      ACTIVE_STATUSES.includes(run.meta.status) &&
+      run.meta.pid !== process.pid &&
+      processAlive(run.meta.pid)
+    ) {
+      throw new StudioError(
+        'conflict',
+        `Run '${runId}' is being run by another process (pid ${run.meta.pid}).`,
+      );
+    }
+    await run.metaWrite;
+    try {
+      await rm(run.dir, { recursive: true, force: true });
+    } catch (error) {
+      this.ioError(`Cannot delete the run folder ${run.dir}`, error);
+    }
+    this.runs.delete(runId);
+    for (const [subscription, owner] of this.subscriptions) {
+      if (owner === run) this.subscriptions.delete(subscription);
+    }
   }
 
   /** Kill a run's worker at once, without a checkpoint (as a crash would). For app quit and tests. */
@@ -585,6 +617,13 @@ export class StudioService implements StudioApi {
       case 'error':
         meta.error = event.message;
         break;
+      case 'samples':
+        // Emptied, not removed: `seq` is an index into the history and must stay stable.
+        for (const old of run.sampleThinner.add(seq, event.iteration)) {
+          const thinned = run.history[old];
+          if (thinned?.type === 'samples') run.history[old] = { ...thinned, samples: [] };
+        }
+        break;
       default:
         break;
     }
@@ -652,6 +691,7 @@ export class StudioService implements StudioApi {
       listeners: new Map(),
       workerDone: true,
       metaWrite: Promise.resolve(),
+      sampleThinner: new SampleThinner(),
     };
     // Another call may have registered it meanwhile (a resume that started it): keep that one.
     const existing = this.runs.get(runId);

@@ -51,6 +51,7 @@ const studio: StudioApi = {
   stopRun: call('stopRun'),
   resumeRunFromCheckpoint: call('resumeRunFromCheckpoint'),
   listRuns: call('listRuns'),
+  deleteRun: call('deleteRun'),
   async subscribe(runId, listener) {
     if (typeof listener !== 'function')
       throw rejection({ code: 'bad-arguments', message: 'subscribe needs a listener.' });

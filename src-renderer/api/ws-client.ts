@@ -215,6 +215,7 @@ export function createWebSocketApi(options: WebSocketApiOptions): WebSocketApi {
     stopRun: call('stopRun'),
     resumeRunFromCheckpoint: call('resumeRunFromCheckpoint'),
     listRuns: call('listRuns'),
+    deleteRun: call('deleteRun'),
     async subscribe(runId, listener) {
       const subscription = `c${nextSubscription++}`;
       subscriptions.set(subscription, { runId, listener, lastSeq: -1 });

@@ -113,7 +113,8 @@ export class WorkerRun {
 
   private record(event: RunEvent): void {
     if (event.type === 'status') this.status = event.status;
-    this.history.push(event);
+    // Trajectory samples are the bulk of a long run's events and nobody reads them back from here.
+    if (event.type !== 'samples') this.history.push(event);
     for (const listener of this.listeners) listener(event);
   }
 }
