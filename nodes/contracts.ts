@@ -19,6 +19,12 @@ export interface VectorEnv {
    * the new episode's first observation and `finalObservations` holds the last one of the old episode).
    */
   step(actions: Int32Array): VectorStep;
+  /**
+   * Optional task scalars that rewards cannot show (e.g. `optimal_action_rate`: the share of decisions
+   * that took the task's optimal action), over the steps since the last call. The rollout drains them
+   * once per iteration and publishes them as its own metrics.
+   */
+  metrics?(): Record<string, number>;
 }
 
 export interface VectorStep {
@@ -80,6 +86,13 @@ export interface VectorTrajectories {
   truncationValues: Float32Array;
   /** V(s_T) of the observation after the last step, per env. */
   lastValues: Float32Array;
+  /**
+   * Last observation of the episode that ended at step t, [numSteps * numEnvs * observationSize] (zeros
+   * where no episode ended): the state an episode's final transition reached (hindsight credit needs it).
+   */
+  finalObservations?: Float32Array;
+  /** s_T, the observation after the batch's last step, [numEnvs * observationSize]. */
+  lastObservations?: Float32Array;
   /** Safety-gate interventions at step t of env copy `env` (the viewer marks them). */
   interventions?: VectorIntervention[];
 }

@@ -3,6 +3,7 @@ import type { AnyNodeDefinition } from '../src-main/engine/node-api.ts';
 import { NodeRegistry } from '../src-main/engine/registry.ts';
 import mlpPolicy from './agent/mlp-policy.ts';
 import gae from './credit/gae.ts';
+import hcaReturn from './credit/hca-return.ts';
 import monteCarlo from './credit/monte-carlo.ts';
 import ambiguousBandit from './environment/ambiguous-bandit.ts';
 import bitFlip from './environment/bit-flip.ts';
@@ -23,6 +24,7 @@ export const nodeLibrary: AnyNodeDefinition[] = [
   bitFlip,
   ambiguousBandit,
   delayedEffect,
+  hcaReturn,
 ];
 
 export function createRegistry(extra: AnyNodeDefinition[] = []): NodeRegistry {

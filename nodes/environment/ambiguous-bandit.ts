@@ -13,6 +13,9 @@ export class AmbiguousBanditVector implements VectorEnv {
   readonly landed: Int32Array;
   private readonly obs: Float32Array;
   private readonly result: VectorStep;
+  private pulls = 0;
+  private optimalPulls = 0;
+  private lastRate = 0;
 
   constructor(
     readonly nodeId: string,
@@ -42,6 +45,8 @@ export class AmbiguousBanditVector implements VectorEnv {
     for (let e = 0; e < this.numEnvs; e++) {
       const a = actions[e];
       if (a !== 0 && a !== 1) throw new Error(`ambiguous-bandit: action ${a} is not 0 or 1`);
+      this.pulls += 1;
+      if (a === 0) this.optimalPulls += 1;
       const state = this.rng.float() < this.eps ? 1 - a : a;
       this.landed[e] = state;
       rewards[e] = this.means[state] + this.std * this.rng.normal();
@@ -53,6 +58,14 @@ export class AmbiguousBanditVector implements VectorEnv {
       finalObservations[o + 2] = state === 1 ? 1 : 0;
     }
     return this.result;
+  }
+
+  /** The share of pulls of the better arm 0 since the last call. */
+  metrics(): Record<string, number> {
+    if (this.pulls > 0) this.lastRate = this.optimalPulls / this.pulls;
+    this.pulls = 0;
+    this.optimalPulls = 0;
+    return { optimal_action_rate: this.lastRate };
   }
 }
 
@@ -69,7 +82,8 @@ export default defineNode({
   as in the paper). Arm 0 is optimal; an action's return mixes in the other arm's rewards, which is
   the noise hindsight (state-conditioned) credit removes.
 - Observation: one-hot over {start, state 0, state 1}; every step terminates, and the final
-  observation shows the state reached. The node keeps no state besides its RNG stream, which the
+  observation shows the state reached. Metric (published by the rollout): \`optimal_action_rate\`, the
+  share of pulls of arm 0 since the last iteration. The node keeps no state besides its RNG stream, which the
   runtime checkpoints.`,
   version: 1,
   inputs: [],

@@ -12,6 +12,11 @@ export class BitFlipVector implements VectorEnv {
   readonly elapsed: Int32Array;
   private readonly obs: Float32Array;
   private readonly result: VectorStep;
+  private actionsTaken = 0;
+  private usefulActions = 0;
+  private episodesEnded = 0;
+  private episodesSolved = 0;
+  private last = { optimal_action_rate: 0, success_rate: 0 };
 
   constructor(
     readonly nodeId: string,
@@ -73,6 +78,9 @@ export class BitFlipVector implements VectorEnv {
       if (!Number.isInteger(a) || a < 0 || a >= this.n) {
         throw new Error(`bit-flip: action ${a} out of range 0..${this.n - 1}`);
       }
+      this.actionsTaken += 1;
+      // Optimal: flip a bit that differs from the goal (every such flip shortens the distance by one).
+      if (this.bits[e * this.n + a] !== this.goals[e * this.n + a]) this.usefulActions += 1;
       this.bits[e * this.n + a] ^= 1;
       this.elapsed[e] += 1;
       const done = this.atGoal(e);
@@ -80,11 +88,21 @@ export class BitFlipVector implements VectorEnv {
       terminated[e] = done ? 1 : 0;
       truncated[e] = !done && this.elapsed[e] >= this.n ? 1 : 0;
       if (done || truncated[e]) {
+        this.episodesEnded += 1;
+        if (done) this.episodesSolved += 1;
         this.write(finalObservations, e);
         this.reset(e);
       }
     }
     return this.result;
+  }
+
+  /** Share of flips that fixed a wrong bit, and share of ended episodes that reached the goal. */
+  metrics(): Record<string, number> {
+    if (this.actionsTaken > 0) this.last.optimal_action_rate = this.usefulActions / this.actionsTaken;
+    if (this.episodesEnded > 0) this.last.success_rate = this.episodesSolved / this.episodesEnded;
+    this.actionsTaken = this.usefulActions = this.episodesEnded = this.episodesSolved = 0;
+    return { ...this.last };
   }
 }
 
@@ -100,7 +118,9 @@ plain RL almost never sees a reward once n grows past ~15.
 - Observation: state ++ goal, 2n values in {0, 1}. Action k in 0..n-1 flips bit k.
 - Reward -1 for every step that does not end at the goal, 0 for the step that reaches it.
 - **Terminates** when state = goal; **truncates** after n steps (the time limit of the paper), not a
-  terminal state. Copies reset automatically when their episode ends.`,
+  terminal state. Copies reset automatically when their episode ends.
+- Metrics (published by the rollout): \`optimal_action_rate\` (share of flips of a bit that differs from
+  the goal) and \`success_rate\` (share of ended episodes that reached the goal) since the last iteration.`,
   version: 1,
   inputs: [],
   outputs: [

@@ -13,6 +13,10 @@ export class DelayedEffectVector implements VectorEnv {
   readonly choice: Int32Array;
   private readonly obs: Float32Array;
   private readonly result: VectorStep;
+  /** First decisions since the last `metrics()` call, and how many of them took action 0. */
+  private decisions = 0;
+  private optimalDecisions = 0;
+  private lastRate = 0;
 
   constructor(
     readonly nodeId: string,
@@ -52,6 +56,8 @@ export class DelayedEffectVector implements VectorEnv {
       terminated[e] = 0;
       if (this.position[e] === 0) {
         this.choice[e] = a;
+        this.decisions += 1;
+        if (a === 0) this.optimalDecisions += 1;
         this.position[e] = 1;
         rewards[e] = 0;
         continue;
@@ -69,6 +75,14 @@ export class DelayedEffectVector implements VectorEnv {
     }
     return this.result;
   }
+
+  /** The share of first decisions that took the optimal action 0 (the only decision that matters). */
+  metrics(): Record<string, number> {
+    if (this.decisions > 0) this.lastRate = this.optimalDecisions / this.decisions;
+    this.decisions = 0;
+    this.optimalDecisions = 0;
+    return { optimal_action_rate: this.lastRate };
+  }
 }
 
 export default defineNode({
@@ -84,7 +98,9 @@ export default defineNode({
   steps long and never truncated.
 - Observation: [1, 0] at the start, [0, 1] in every aliased state, so the aliased states (and the first
   choice) cannot be told apart: only credit assignment links the final reward to the first action.
-- Copies reset automatically; the state is the position and the first choice of every copy.`,
+- Copies reset automatically; the state is the position and the first choice of every copy.
+- Metric (published by the rollout): \`optimal_action_rate\`, the share of first decisions since the last
+  iteration that took action 0, the true measure the paper plots (returns are too noisy to show it).`,
   version: 1,
   inputs: [],
   outputs: [

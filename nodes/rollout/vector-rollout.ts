@@ -34,7 +34,9 @@ is recorded so that credit assigners bootstrap through the cut instead of treati
 (Pardo et al. 2018, "Time Limits in Reinforcement Learning").
 
 Metrics: \`episode_return_mean\` and \`episode_length_mean\` over the last \`window\` finished episodes,
-\`episodes\` finished this iteration.`,
+\`episodes\` finished this iteration, and any task metrics the environment reports (e.g.
+\`optimal_action_rate\` on the hindsight-credit tasks). Each step also records the final observation of
+an episode that ended there, and the observation after the last step, for hindsight credit assigners.`,
   version: 1,
   inputs: [
     {
@@ -115,6 +117,8 @@ Metrics: \`episode_return_mean\` and \`episode_length_mean\` over the last \`win
           truncated: new Uint8Array(steps * n),
           truncationValues: new Float32Array(steps * n),
           lastValues: new Float32Array(n),
+          finalObservations: new Float32Array(steps * n * d),
+          lastObservations: new Float32Array(n * d),
         };
         let finished = 0;
         for (let t = 0; t < steps; t++) {
@@ -133,6 +137,10 @@ Metrics: \`episode_return_mean\` and \`episode_length_mean\` over the last \`win
             runningReturn[e] += result.rewards[e];
             runningLength[e] += 1;
             if (result.terminated[e] || result.truncated[e]) {
+              batch.finalObservations?.set(
+                result.finalObservations.subarray(e * d, (e + 1) * d),
+                (t * n + e) * d,
+              );
               if (result.truncated[e] && value) {
                 value.predictHost(result.finalObservations.subarray(e * d, (e + 1) * d), 1, finalValue);
                 batch.truncationValues[t * n + e] = finalValue[0];
@@ -144,7 +152,8 @@ Metrics: \`episode_return_mean\` and \`episode_length_mean\` over the last \`win
             }
           }
         }
-        value?.predictHost(env.observations(), n, batch.lastValues);
+        batch.lastObservations?.set(env.observations());
+        value?.predictHost(batch.lastObservations ?? env.observations(), n, batch.lastValues);
         return {
           outputs: { trajectories: batch },
           envSteps: steps * n,
@@ -152,6 +161,7 @@ Metrics: \`episode_return_mean\` and \`episode_length_mean\` over the last \`win
             episode_return_mean: window.mean(window.returns),
             episode_length_mean: window.mean(window.lengths),
             episodes: finished,
+            ...env.metrics?.(),
           },
         };
       },
