@@ -2,7 +2,14 @@ import type * as TF from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { Adam } from '../../src-main/engine/nn/adam.ts';
 import { defineNode, type Tf } from '../../src-main/engine/node-api.ts';
-import type { Advantages, DiscretePolicy, ValueFunction, VectorTrajectories } from '../contracts.ts';
+import type {
+  Advantages,
+  DiscretePolicy,
+  GuardVerdict,
+  UpdateGuard,
+  ValueFunction,
+  VectorTrajectories,
+} from '../contracts.ts';
 
 export interface PpoLossInputs {
   logits: TF.Tensor2D;
@@ -115,7 +122,9 @@ rate annealed linearly to 0, several epochs of shuffled minibatches per batch, a
 when approx KL (Schulman's k3 estimator, E[(rho - 1) - log rho]) passes \`targetKl\`. Defaults are those of
 the common single-file PPO (Huang et al. 2022, "The 37 implementation details of PPO").
 
-Metrics: policy_loss, value_loss, entropy, approx_kl, clip_fraction, explained_variance, grad_norm, lr.`,
+Metrics: policy_loss, value_loss, entropy, approx_kl, clip_fraction, explained_variance, grad_norm, lr.
+With a \`guard\` wired (e.g. \`safety.kl-guard\`), each minibatch's approx KL is passed to it and it may stop
+the update or pause the run (metric \`guard_stop\`).`,
   version: 1,
   inputs: [
     { name: 'policy', type: 'Policy', title: 'Policy', accepts: { action: ['discrete'] } },
@@ -127,6 +136,13 @@ Metrics: policy_loss, value_loss, entropy, approx_kl, clip_fraction, explained_v
       accepts: { observation: ['vector'] },
     },
     { name: 'advantages', type: 'Advantages', title: 'Advantages' },
+    {
+      name: 'guard',
+      type: 'Guard',
+      title: 'Update guard',
+      required: false,
+      doc: 'Consulted after each minibatch with its approx KL; may stop the update or pause the run.',
+    },
   ],
   outputs: [{ name: 'metrics', type: 'Metrics', title: 'Metrics' }],
   params,
@@ -136,6 +152,7 @@ Metrics: policy_loss, value_loss, entropy, approx_kl, clip_fraction, explained_v
     const tf = ctx.tf;
     const policy = ctx.inputs.policy as DiscretePolicy;
     const value = ctx.inputs.value as ValueFunction | undefined;
+    const guard = ctx.inputs.guard as UpdateGuard | undefined;
     const variables = [...policy.variables, ...(value?.variables ?? [])];
     const optimiser = new Adam(tf, variables, { beta1: 0.9, beta2: 0.999, epsilon: p.adamEpsilon });
 
@@ -160,6 +177,7 @@ Metrics: policy_loss, value_loss, entropy, approx_kl, clip_fraction, explained_v
         const sums = new Float64Array(7);
         let updates = 0;
         let stoppedEarly = 0;
+        let guardVerdict: Exclude<GuardVerdict, { action: 'continue' }> | undefined;
 
         for (let epoch = 0; epoch < p.epochs; epoch++) {
           const order = ctx.rng.permutation(size);
@@ -209,6 +227,15 @@ Metrics: policy_loss, value_loss, entropy, approx_kl, clip_fraction, explained_v
             const stats = diagnostics;
             epochStats.push(stats);
             updates += 1;
+            if (guard) {
+              // One host read per minibatch, paid only when a guard is wired.
+              const where = { iteration: info.iteration, epoch, minibatch: epochStats.length - 1 };
+              const verdict = guard.afterMinibatch((await stats.data())[3], where);
+              if (verdict.action !== 'continue') {
+                guardVerdict = verdict;
+                break;
+              }
+            }
           }
           const read = await Promise.all(epochStats.map((t) => t.data()));
           for (const t of epochStats) t.dispose();
@@ -222,6 +249,7 @@ Metrics: policy_loss, value_loss, entropy, approx_kl, clip_fraction, explained_v
             stoppedEarly = 1;
             break;
           }
+          if (guardVerdict) break;
         }
         const mean = (k: number) => sums[k] / Math.max(1, updates);
         return {
@@ -235,7 +263,9 @@ Metrics: policy_loss, value_loss, entropy, approx_kl, clip_fraction, explained_v
             explained_variance: explainedVariance(batch.values, credit.returns),
             lr,
             early_stop: stoppedEarly,
+            ...(guard ? { guard_stop: guardVerdict ? 1 : 0 } : {}),
           },
+          ...(guardVerdict?.action === 'pause' ? { pause: { reason: guardVerdict.reason } } : {}),
         };
       },
       saveState: () => ({ json: { step: optimiser.step }, arrays: optimiser.saveArrays() }),

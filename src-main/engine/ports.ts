@@ -28,6 +28,12 @@ export const PORT_TYPES: Record<string, PortTypeInfo> = {
     doc: 'Per-step advantages and return targets.',
   },
   Metrics: { name: 'Metrics', kind: 'stream', color: '#495057', doc: 'Scalars published each iteration.' },
+  Guard: {
+    name: 'Guard',
+    kind: 'component',
+    color: '#c92a2a',
+    doc: 'A safety guard a trainer consults during its update (e.g. a KL limit).',
+  },
 };
 
 /** One side of a wire as the catalog describes it. */
