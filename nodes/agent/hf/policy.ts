@@ -2,7 +2,7 @@
  * A Hugging Face checkpoint as a trainable text policy: loading a model folder, batched cached generation,
  * differentiable per-token log-probabilities of the LoRA-adapted model, and the frozen reference copy.
  */
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type * as TF from '@tensorflow/tfjs';
 import type { Tf } from '../../../src-main/engine/node-api.ts';
@@ -12,7 +12,7 @@ import { type SamplingOptions, TokenSampler } from '../llm/generate.ts';
 import { type HfModelConfig, parseConfig } from './config.ts';
 import type { MemoryEstimate } from './memory.ts';
 import { type AdapterSet, disposeKvCache, HfModel, type LoraOptions } from './model.ts';
-import { CheckpointError, readCheckpointTensors } from './safetensors.ts';
+import { CheckpointError, readCheckpointTensors, writeSafetensors } from './safetensors.ts';
 import { HfTokenizer } from './tokenizer.ts';
 import { GPT2_MODULES, type HostWeights, hostWeights, LLAMA_MODULES } from './weights.ts';
 
@@ -141,7 +141,8 @@ export class HfPolicy implements TrainableTextPolicy {
   ) {
     this.tokenizer = checkpoint.tokenizer;
     this.contextLength = Math.min(options.context, checkpoint.config.maxPositions);
-    this.model = new HfModel(tf, checkpoint.config, checkpoint.weights, options.lora, rng, nodeId);
+    const lora = { ...options.lora, targets: resolveLoraTargets(checkpoint.config, options.lora.targets) };
+    this.model = new HfModel(tf, checkpoint.config, checkpoint.weights, lora, rng, nodeId);
   }
 
   get variables(): TF.Variable[] {
@@ -329,7 +330,8 @@ export class HfPolicy implements TrainableTextPolicy {
     const targets = tf.reshape(tf.slice(tokens, [0, 1], [b, t - 1]), [-1]) as TF.Tensor1D;
     const logits = tf.reshape(this.model.logits(inputs, positions, undefined, set), [b * (t - 1), v]);
     const logAll = tf.logSoftmax(logits);
-    const picked = tf.sum(tf.mul(logAll, tf.oneHot(targets, v, 1, 0, 'float32')), 1);
+    // oneHot(..., 'float32') writes integer bits on WebAssembly: build it as int32 and cast.
+    const picked = tf.sum(tf.mul(logAll, tf.cast(tf.oneHot(targets, v), 'float32')), 1);
     const logProbs = tf.reshape(picked, [b, t - 1]) as TF.Tensor2D;
     const entropy = withEntropy
       ? (tf.reshape(tf.neg(tf.sum(tf.mul(tf.exp(logAll), logAll), 1)), [b, t - 1]) as TF.Tensor2D)
@@ -347,6 +349,17 @@ export class HfPolicy implements TrainableTextPolicy {
 
   resetReference(): void {
     this.model.resetReference();
+  }
+
+  /**
+   * Write the model with the adapters merged in (W + alpha/r B A in the checkpoint's layout) as a Hugging
+   * Face folder: `model.safetensors` (F32) and the original config and tokenizer files.
+   */
+  async exportMerged(folder: string): Promise<void> {
+    await mkdir(folder, { recursive: true });
+    await writeSafetensors(join(folder, 'model.safetensors'), await this.model.mergedTensors());
+    for (const [file, text] of Object.entries(this.checkpoint.files))
+      await writeFile(join(folder, file), text);
   }
 
   dispose(): void {
