@@ -173,17 +173,22 @@ describe('generation', () => {
     const promptTokens = policy.encode(prompt, true);
     expect(policy.tokenizer.decode(promptTokens)).toBe('user\nWhat is 12*7?\nassistant\n');
     expect(policy.tokenText(promptTokens[0])).toBe('<|im_start|>');
-    // A stop string every continuation hits at once: any single character of the vocabulary's bytes.
-    const stops = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9', ' ', 'e', 'a', '<', '>', '*'];
+    // Same seed with and without a stop string taken from the free continuation: the stopped text is the
+    // free text cut just after the stop string's first occurrence.
+    const free = await policy.generate([prompt], { maxNewTokens: 12, temperature: 1, stop: [] }, new Rng(2));
+    expect(free[0].finish).toBe('length');
+    const stop = free[0].text.slice(1, 3);
+    const cutAt = free[0].text.indexOf(stop) + stop.length;
     const [first] = await policy.generate(
       [prompt],
-      { maxNewTokens: 30, temperature: 1, stop: stops },
+      { maxNewTokens: 12, temperature: 1, stop: [stop] },
       new Rng(2),
     );
     expect(first.finish).toBe('stop');
-    expect(stops.some((s) => first.text.endsWith(s))).toBe(true);
-    // The text is cut just after the stop string, though the last token may carry more.
-    expect(policy.tokenizer.decode(first.tokens as Int32Array).startsWith(first.text)).toBe(true);
+    expect(first.text).toBe(free[0].text.slice(0, cutAt));
+    expect(Array.from(free[0].tokens as Int32Array).slice(0, first.tokens?.length)).toEqual(
+      Array.from(first.tokens as Int32Array),
+    );
     // The next turn's context starts with the first turn's tokens as generated, then the reply encoded alone.
     const reply = '\n= 84\n';
     const next = policy.contextTokens(prompt + first.text + reply);
