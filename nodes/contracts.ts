@@ -25,6 +25,11 @@ export interface VectorEnv {
    * once per iteration and publishes them as its own metrics.
    */
   metrics?(): Record<string, number>;
+  /**
+   * Optional: 1 where an action is known to be unsafe in a copy's current state, [numEnvs * numActions]
+   * (e.g. it would enter a forbidden cell). Safety gates read it to block actions before they happen.
+   */
+  unsafeActions?(): Uint8Array;
 }
 
 export interface VectorStep {
@@ -35,6 +40,10 @@ export interface VectorStep {
   truncated: Uint8Array;
   /** Last observation of episodes that ended this step, [numEnvs * observationSize]. */
   finalObservations: Float32Array;
+  /** Optional safety cost of this step per copy (constrained RL: J_c = E[sum of costs]). */
+  costs?: Float32Array;
+  /** Optional reward under the task's true objective, where the training reward can be gamed. */
+  trueRewards?: Float32Array;
 }
 
 /** A categorical policy over discrete actions. */
@@ -95,9 +104,39 @@ export interface VectorTrajectories {
   lastObservations?: Float32Array;
   /** Safety-gate interventions at step t of env copy `env` (the viewer marks them). */
   interventions?: VectorIntervention[];
+  /** Per-step safety costs, where the env reports them (same layout as `rewards`). */
+  costs?: Float32Array;
+  /** Per-step rewards under the true objective, where the env reports them (same layout as `rewards`). */
+  trueRewards?: Float32Array;
 }
 
 export type VectorIntervention = Omit<Intervention, 'step'> & { t: number; env: number };
+
+/**
+ * What a safety gate wrapped around a policy did to one row of the last `sampleHost` call (`env` is the
+ * row). A 'penalised' action went through and `penalty` is subtracted from that step's reward; a
+ * 'paused' one was blocked and asks the run to pause after the iteration.
+ */
+export type PolicyIntervention = Omit<VectorIntervention, 't'> & { penalty?: number };
+
+/** A policy that intervenes on its own samples (a safety gate); the rollout drains the log each step. */
+export interface GatedPolicy {
+  /** Interventions since the last call, then cleared. */
+  takeInterventions(): PolicyIntervention[];
+}
+
+/** What an update guard tells a trainer after a minibatch: go on, stop this update, or pause the run. */
+export type GuardVerdict = { action: 'continue' } | { action: 'stop' | 'pause'; reason: string };
+
+/** Watches a trainer's update (the KL to the old policy) and can cut it short (the Guard port). */
+export interface UpdateGuard {
+  readonly nodeId: string;
+  /** Called after each minibatch update with the approx KL measured on that minibatch. */
+  afterMinibatch(
+    approxKl: number,
+    where: { iteration: number; epoch: number; minibatch: number },
+  ): GuardVerdict;
+}
 
 /** Per-step credit: advantages and the return targets of the value function. */
 export interface Advantages {

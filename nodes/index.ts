@@ -9,7 +9,12 @@ import ambiguousBandit from './environment/ambiguous-bandit.ts';
 import bitFlip from './environment/bit-flip.ts';
 import cartpole from './environment/cartpole.ts';
 import delayedEffect from './environment/delayed-effect.ts';
+import safetyGridworld from './environment/safety-gridworld.ts';
 import vectorRollout from './rollout/vector-rollout.ts';
+import actionFilter from './safety/action-filter.ts';
+import klGuard from './safety/kl-guard.ts';
+import lagrangian from './safety/lagrangian.ts';
+import rewardHackingMonitor from './safety/reward-hacking-monitor.ts';
 import ppo from './trainer/ppo.ts';
 import mlpValue from './value/mlp-value.ts';
 
@@ -24,6 +29,11 @@ export const nodeLibrary: AnyNodeDefinition[] = [
   bitFlip,
   ambiguousBandit,
   delayedEffect,
+  safetyGridworld,
+  actionFilter,
+  rewardHackingMonitor,
+  lagrangian,
+  klGuard,
   hcaReturn,
 ];
 

@@ -1,6 +1,12 @@
 import { z } from 'zod';
 import { defineNode } from '../../src-main/engine/node-api.ts';
-import type { DiscretePolicy, ValueFunction, VectorEnv, VectorTrajectories } from '../contracts.ts';
+import type {
+  DiscretePolicy,
+  GatedPolicy,
+  ValueFunction,
+  VectorEnv,
+  VectorTrajectories,
+} from '../contracts.ts';
 
 /** Mean of the most recent finished episodes, kept across iterations (and checkpoints). */
 class EpisodeWindow {
@@ -36,7 +42,10 @@ is recorded so that credit assigners bootstrap through the cut instead of treati
 Metrics: \`episode_return_mean\` and \`episode_length_mean\` over the last \`window\` finished episodes,
 \`episodes\` finished this iteration, and any task metrics the environment reports (e.g.
 \`optimal_action_rate\` on the hindsight-credit tasks). Each step also records the final observation of
-an episode that ended there, and the observation after the last step, for hindsight credit assigners.`,
+an episode that ended there, and the observation after the last step, for hindsight credit assigners.
+Where the environment reports per-step \`costs\` and \`trueRewards\` they are carried in the batch; where the
+policy is a safety gate, its interventions are logged into the batch (penalties subtracted from the
+step's reward), counted in \`interventions\`, and a 'pause' rule pauses the run after the iteration.`,
   version: 1,
   inputs: [
     {
@@ -121,6 +130,8 @@ an episode that ended there, and the observation after the last step, for hindsi
           lastObservations: new Float32Array(n * d),
         };
         let finished = 0;
+        let interventions = 0;
+        let pauseReason: string | undefined;
         for (let t = 0; t < steps; t++) {
           await ctx.control.point();
           const obs = env.observations();
@@ -129,12 +140,29 @@ an episode that ended there, and the observation after the last step, for hindsi
           value?.predictHost(obs, n, batch.values, t * n);
           batch.actions.set(actions, t * n);
           batch.logProbs.set(logProbs, t * n);
+          // A safety gate wrapped around the policy logs what it blocked, penalised or paused on.
+          const gated = (policy as Partial<GatedPolicy>).takeInterventions?.() ?? [];
           const result = env.step(actions);
           batch.rewards.set(result.rewards, t * n);
+          for (const { penalty, ...logged } of gated) {
+            batch.interventions ??= [];
+            batch.interventions.push({ ...logged, t });
+            if (penalty) batch.rewards[t * n + logged.env] -= penalty;
+            if (logged.effect === 'paused') pauseReason ??= `rule '${logged.rule}' fired at step ${t}`;
+          }
+          interventions += gated.length;
+          if (result.costs) {
+            batch.costs ??= new Float32Array(steps * n);
+            batch.costs.set(result.costs, t * n);
+          }
+          if (result.trueRewards) {
+            batch.trueRewards ??= new Float32Array(steps * n);
+            batch.trueRewards.set(result.trueRewards, t * n);
+          }
           batch.terminated.set(result.terminated, t * n);
           batch.truncated.set(result.truncated, t * n);
           for (let e = 0; e < n; e++) {
-            runningReturn[e] += result.rewards[e];
+            runningReturn[e] += batch.rewards[t * n + e];
             runningLength[e] += 1;
             if (result.terminated[e] || result.truncated[e]) {
               batch.finalObservations?.set(
@@ -162,7 +190,9 @@ an episode that ended there, and the observation after the last step, for hindsi
             episode_length_mean: window.mean(window.lengths),
             episodes: finished,
             ...env.metrics?.(),
+            ...('takeInterventions' in policy ? { interventions } : {}),
           },
+          ...(pauseReason ? { pause: { reason: `safety gate: ${pauseReason}` } } : {}),
         };
       },
       saveState: () => ({
