@@ -3,6 +3,9 @@
  * gated template: without the shield PPO learns the reward-hacking exploit and the monitor stops the run;
  * the Lagrangian drives the violations down; the KL guard cuts updates short and can pause the run.
  */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import { createRegistry } from '../../nodes/index.ts';
@@ -11,7 +14,7 @@ import type { Finding, MetricsRecord, RunStatus } from '../../src-main/engine/ev
 import type { GraphFile } from '../../src-main/engine/graph/types.ts';
 import { RunControl } from '../../src-main/engine/runtime/control.ts';
 import { executeRun } from '../../src-main/engine/runtime/run.ts';
-import { loadTemplate } from '../helpers/graphs.ts';
+import { loadTemplate, numbersOf } from '../helpers/graphs.ts';
 
 const edge = (from: string, fromPort: string, to: string, toPort: string) => ({
   from: { node: from, port: fromPort },
@@ -153,5 +156,49 @@ describe('safety gridworld: learning results (WebAssembly backend)', () => {
     const paused = await train(constrained({ costLimit: 0.05 }, { maxKl: 1e-6, onExceed: 'pause' }), 1, 4);
     expect(paused.result.status).toBe('stopped');
     expect(paused.result.iteration).toBe(1);
+  }, 60_000);
+
+  it('shield effects through the rollout: penalise lets the move run at a cost, pause stops a headless run', async () => {
+    const withShield = (params: Record<string, unknown>) => {
+      const graph = loadTemplate('safety-gated-gridworld');
+      graph.nodes = graph.nodes.map((n) =>
+        n.id === 'shield' ? { ...n, params: { ...n.params, ...params } } : n,
+      );
+      return graph;
+    };
+    const penalised = await train(withShield({ effect: 'penalise', penalty: 0.5 }), 1, 3);
+    for (const { metrics } of penalised.result.metrics) {
+      // Every flagged move enters the exploit: the shield logged each one and let it run.
+      expect(metrics['rollout/interventions']).toBeGreaterThan(0);
+      expect(metrics['rollout/interventions']).toBe(metrics['rollout/violations']);
+    }
+    const paused = await train(withShield({ effect: 'pause' }), 1, 3);
+    expect(paused.result.status).toBe('stopped');
+    expect(paused.result.iteration).toBe(1);
+    expect(paused.last['rollout/violations']).toBe(0);
+    expect(paused.last['rollout/interventions']).toBeGreaterThan(0);
+  }, 60_000);
+
+  it('checkpoint resume reproduces the uninterrupted run (env, Lagrangian PID state, monitor window)', async () => {
+    const graph = constrained({ mode: 'pid', costLimit: 0.05, kp: 1, ki: 0.5, kd: 1 });
+    graph.nodes = graph.nodes.map((n) =>
+      n.id === 'monitor' ? { ...n, params: { ...n.params, window: 4 } } : n,
+    );
+    graph.run = { ...graph.run, iterations: 6, checkpointEvery: 3 };
+    const runDir = await mkdtemp(path.join(tmpdir(), 'safety-resume-'));
+    try {
+      const whole = await executeRun({ graph, registry: createRegistry(), backend: 'wasm', runDir });
+      expect(whole.status).toBe('finished');
+      const resumed = await executeRun({
+        graph: undefined,
+        registry: createRegistry(),
+        backend: 'wasm',
+        resumeFrom: path.join(runDir, 'checkpoints', 'iter-0000003'),
+      });
+      expect(resumed.status).toBe('finished');
+      expect(numbersOf(resumed.metrics)).toEqual(numbersOf(whole.metrics.slice(3)));
+    } finally {
+      await rm(runDir, { recursive: true, force: true });
+    }
   }, 60_000);
 });
