@@ -1,6 +1,7 @@
 /** The node library: every node type the app ships, one file each. */
 import type { AnyNodeDefinition } from '../src-main/engine/node-api.ts';
 import { NodeRegistry } from '../src-main/engine/registry.ts';
+import hfLlm from './agent/hf-llm.ts';
 import mlpPolicy from './agent/mlp-policy.ts';
 import gae from './credit/gae.ts';
 import hcaReturn from './credit/hca-return.ts';
@@ -21,6 +22,7 @@ import mlpValue from './value/mlp-value.ts';
 export const nodeLibrary: AnyNodeDefinition[] = [
   cartpole,
   mlpPolicy,
+  hfLlm,
   vectorRollout,
   gae,
   mlpValue,
