@@ -89,6 +89,19 @@ export function LineChart({
     const element = holder.current;
     if (!element) return;
     zoom.current = null;
+    let cleanup: (() => void) | undefined;
+    let cancelled = false;
+    // Built in the redraw queue too: twenty charts appearing at once must not make one long task.
+    queueRedraw(() => {
+      if (!cancelled) cleanup = build(element);
+    });
+    return () => {
+      cancelled = true;
+      cleanup?.();
+    };
+  }, [labelsKey, logScale, title]);
+
+  const build = (element: HTMLDivElement): (() => void) => {
     const plot = new uPlot(
       {
         title,
@@ -134,14 +147,14 @@ export function LineChart({
       if (Math.abs(width - plot.width) > 2) plot.setSize({ width, height: HEIGHT });
     });
     resize.observe(element);
-    queueRedraw(() => redraw.current());
+    redraw.current();
     return () => {
       resize.disconnect();
       plot.over.removeEventListener('dblclick', resetZoom);
       plot.destroy();
       chart.current = null;
     };
-  }, [labelsKey, logScale, title]);
+  };
 
   // biome-ignore lint/correctness/useExhaustiveDependencies: version is the signal that the data changed.
   useEffect(() => {

@@ -14,6 +14,8 @@ export class MetricSeries {
   readonly columns = new Map<string, (number | null)[]>();
   /** Bumped on every change, so views know when to redraw. */
   version = 0;
+  /** Bumped when points are dropped (a resumed run's repeated iterations): caches built on the old tail are stale. */
+  truncations = 0;
   /** First index changed since `takeChangedFrom` was last called (what a store must write again). */
   private changedFrom: number | undefined;
 
@@ -65,6 +67,7 @@ export class MetricSeries {
     this.envSteps.length = keep;
     this.seconds.length = keep;
     for (const column of this.columns.values()) column.length = keep;
+    this.truncations++;
     this.markChanged(keep);
   }
 
@@ -113,6 +116,41 @@ export function smoothSeries(values: readonly (number | null)[], weight: number)
     out[i] = accumulated / (1 - weight ** count);
   }
   return out;
+}
+
+/**
+ * smoothSeries kept up to date as a column grows: only new points are smoothed (a 100k-point chart
+ * redraws without re-smoothing the whole curve ten times a second). Starts over after a truncation.
+ */
+export class IncrementalSmoother {
+  private readonly out: (number | null)[] = [];
+  private accumulated = 0;
+  private count = 0;
+  private truncations = -1;
+
+  constructor(readonly weight: number) {}
+
+  update(values: readonly (number | null)[], truncations: number): readonly (number | null)[] {
+    if (this.weight <= 0) return values;
+    if (truncations !== this.truncations || values.length < this.out.length) {
+      this.out.length = 0;
+      this.accumulated = 0;
+      this.count = 0;
+      this.truncations = truncations;
+    }
+    const w = this.weight;
+    for (let i = this.out.length; i < values.length; i++) {
+      const x = values[i];
+      if (x === null || x === undefined) {
+        this.out.push(null);
+        continue;
+      }
+      this.accumulated = w * this.accumulated + (1 - w) * x;
+      this.count++;
+      this.out.push(this.accumulated / (1 - w ** this.count));
+    }
+    return this.out;
+  }
 }
 
 const csvCell = (text: string) => (/[",\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text);
