@@ -74,6 +74,11 @@ export interface ValueFunction {
   values(observations: TF.Tensor2D): TF.Tensor1D;
   syncHost(): Promise<void>;
   predictHost(observations: Float32Array, count: number, out: Float32Array, offset?: number): void;
+  /**
+   * What the critic reads: the acting agent's observation (default) or, for a centralised critic
+   * (MAPPO's V(s)), the global state of a multi-agent batch (`VectorTrajectories.states`).
+   */
+  readonly input?: 'observation' | 'state';
 }
 
 /** Experience of one iteration from vectorised copies: time-major arrays, index t * numEnvs + env. */
@@ -108,6 +113,14 @@ export interface VectorTrajectories {
   costs?: Float32Array;
   /** Per-step rewards under the true objective, where the env reports them (same layout as `rewards`). */
   trueRewards?: Float32Array;
+  /**
+   * Multi-agent batches (rollout.multi-agent): rows are (copy, agent) pairs, row = copy * numAgents +
+   * agent, so `numEnvs` = copies x agents and every per-row array above is per agent.
+   */
+  numAgents?: number;
+  stateSize?: number;
+  /** Global state of each row's copy before step t, [numSteps * numEnvs * stateSize] (one per agent row). */
+  states?: Float32Array;
 }
 
 export type VectorIntervention = Omit<Intervention, 'step'> & { t: number; env: number };
@@ -142,4 +155,24 @@ export interface UpdateGuard {
 export interface Advantages {
   advantages: Float32Array;
   returns: Float32Array;
+}
+
+/**
+ * A cooperative multi-agent environment, flattened as a VectorEnv over (copy, agent) rows: row = copy *
+ * numAgents + agent, `numEnvs` = numCopies x numAgents, `observations()` and `step(actions)` are per
+ * agent (each agent sees only its own observation), rewards and episode ends are repeated on every agent
+ * row of a copy. The global state of each copy is there for centralised critics.
+ */
+export interface MultiAgentEnv extends VectorEnv {
+  readonly numAgents: number;
+  readonly numCopies: number;
+  readonly stateSize: number;
+  /** Global state of every copy, [numCopies * stateSize]; overwritten by `step`. */
+  states(): Float32Array;
+  /** Last global state of copies whose episode ended at the latest `step`, [numCopies * stateSize]. */
+  finalStates(): Float32Array;
+}
+
+export function isMultiAgentEnv(env: VectorEnv): env is MultiAgentEnv {
+  return typeof (env as Partial<MultiAgentEnv>).numAgents === 'number' && 'states' in env;
 }

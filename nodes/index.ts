@@ -3,20 +3,25 @@ import type { AnyNodeDefinition } from '../src-main/engine/node-api.ts';
 import { NodeRegistry } from '../src-main/engine/registry.ts';
 import hfLlm from './agent/hf-llm.ts';
 import mlpPolicy from './agent/mlp-policy.ts';
+import counterfactual from './credit/counterfactual.ts';
 import gae from './credit/gae.ts';
 import hcaReturn from './credit/hca-return.ts';
 import monteCarlo from './credit/monte-carlo.ts';
 import ambiguousBandit from './environment/ambiguous-bandit.ts';
 import bitFlip from './environment/bit-flip.ts';
 import cartpole from './environment/cartpole.ts';
+import cooperativeMeet from './environment/cooperative-meet.ts';
 import delayedEffect from './environment/delayed-effect.ts';
+import matrixGame from './environment/matrix-game.ts';
 import safetyGridworld from './environment/safety-gridworld.ts';
+import multiAgentRollout from './rollout/multi-agent-rollout.ts';
 import vectorRollout from './rollout/vector-rollout.ts';
 import actionFilter from './safety/action-filter.ts';
 import klGuard from './safety/kl-guard.ts';
 import lagrangian from './safety/lagrangian.ts';
 import rewardHackingMonitor from './safety/reward-hacking-monitor.ts';
 import ppo from './trainer/ppo.ts';
+import centralisedValue from './value/centralised.ts';
 import mlpValue from './value/mlp-value.ts';
 
 export const nodeLibrary: AnyNodeDefinition[] = [
@@ -37,6 +42,11 @@ export const nodeLibrary: AnyNodeDefinition[] = [
   lagrangian,
   klGuard,
   hcaReturn,
+  cooperativeMeet,
+  matrixGame,
+  multiAgentRollout,
+  centralisedValue,
+  counterfactual,
 ];
 
 export function createRegistry(extra: AnyNodeDefinition[] = []): NodeRegistry {

@@ -41,7 +41,10 @@ export function vectorEpisodeSamples(
       nodeId,
       iteration,
       index: samples.length,
-      env,
+      // Multi-agent batches: rows are (copy, agent) pairs, so the viewer can show each agent's credit.
+      ...(batch.numAgents
+        ? { env: Math.floor(env / batch.numAgents), agent: env % batch.numAgents }
+        : { env }),
       actions: pick(batch.actions),
       rewards: pick(batch.rewards),
       values: pick(batch.values),

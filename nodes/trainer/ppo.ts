@@ -10,6 +10,7 @@ import type {
   ValueFunction,
   VectorTrajectories,
 } from '../contracts.ts';
+import { PpoBatchLayout } from './multi-agent-ppo.ts';
 
 export interface PpoLossInputs {
   logits: TF.Tensor2D;
@@ -122,13 +123,32 @@ rate annealed linearly to 0, several epochs of shuffled minibatches per batch, a
 when approx KL (Schulman's k3 estimator, E[(rho - 1) - log rho]) passes \`targetKl\`. Defaults are those of
 the common single-file PPO (Huang et al. 2022, "The 37 implementation details of PPO").
 
+Multi-agent batches (rollout.multi-agent, one row per agent): with one shared policy or one policy per
+agent (each trained on its own agent's rows) this is independent PPO (IPPO, de Witt et al. 2020); with a
+centralised critic (value.centralised), whose V(s) is fitted on the batch's global states, it is MAPPO
+(Yu et al. 2022).
+
 Metrics: policy_loss, value_loss, entropy, approx_kl, clip_fraction, explained_variance, grad_norm, lr.
 With a \`guard\` wired (e.g. \`safety.kl-guard\`), each minibatch's approx KL is passed to it and it may stop
 the update or pause the run (metric \`guard_stop\`).`,
   version: 1,
   inputs: [
-    { name: 'policy', type: 'Policy', title: 'Policy', accepts: { action: ['discrete'] } },
-    { name: 'value', type: 'ValueFn', title: 'Value function', required: false },
+    {
+      name: 'policy',
+      type: 'Policy',
+      title: 'Policy',
+      accepts: { action: ['discrete'] },
+      // Multi-agent batches: one shared policy, or one per agent (independent PPO).
+      multiple: true,
+      doc: 'The policy; on a multi-agent batch, one shared policy or one per agent in agent order.',
+    },
+    {
+      name: 'value',
+      type: 'ValueFn',
+      title: 'Value function',
+      required: false,
+      doc: 'V(o), or a centralised V(s) (value.centralised) trained on the global states of the batch (MAPPO).',
+    },
     {
       name: 'trajectories',
       type: 'Trajectories',
@@ -150,10 +170,10 @@ the update or pause the run (metric \`guard_stop\`).`,
   trains: true,
   create(p, ctx) {
     const tf = ctx.tf;
-    const policy = ctx.inputs.policy as DiscretePolicy;
+    const policies = [ctx.inputs.policy].flat() as DiscretePolicy[];
     const value = ctx.inputs.value as ValueFunction | undefined;
     const guard = ctx.inputs.guard as UpdateGuard | undefined;
-    const variables = [...policy.variables, ...(value?.variables ?? [])];
+    const variables = [...policies.flatMap((policy) => policy.variables), ...(value?.variables ?? [])];
     const optimiser = new Adam(tf, variables, { beta1: 0.9, beta2: 0.999, epsilon: p.adamEpsilon });
 
     return {
@@ -174,6 +194,8 @@ the update or pause the run (metric \`guard_stop\`).`,
         const mbAdvantages = new Float32Array(mb);
         const mbReturns = new Float32Array(mb);
         const mbValues = new Float32Array(mb);
+        const layout = new PpoBatchLayout(batch, policies.length, value, ctx.nodeId);
+        const mbCritic = layout.centralised ? new Float32Array(mb * layout.criticWidth) : mbObs;
         const sums = new Float64Array(7);
         let updates = 0;
         let stoppedEarly = 0;
@@ -185,8 +207,10 @@ the update or pause the run (metric \`guard_stop\`).`,
           const gradNorms: number[] = [];
           for (let start = 0; start + mb <= size; start += mb) {
             await ctx.control.point();
+            const rows = layout.arrange(order, start, mb);
             for (let k = 0; k < mb; k++) {
-              const i = order[start + k];
+              const i = rows[k];
+              if (layout.centralised) layout.copyCriticInput(i, mbCritic, k);
               mbObs.set(batch.observations.subarray(i * d, (i + 1) * d), k * d);
               mbActions[k] = batch.actions[i];
               mbLogProbs[k] = batch.logProbs[i];
@@ -208,7 +232,13 @@ the update or pause the run (metric \`guard_stop\`).`,
               const result = tf.variableGrads(() => {
                 const parts = ppoLoss(
                   tf,
-                  { ...inputs, logits: policy.logits(obs), values: value?.values(obs) },
+                  {
+                    ...inputs,
+                    logits: layout.logits(tf, policies, obs),
+                    values: value?.values(
+                      layout.centralised ? tf.tensor2d(mbCritic, [mb, layout.criticWidth]) : obs,
+                    ),
+                  },
                   {
                     clip: p.clip,
                     clipValueLoss: p.clipValueLoss,

@@ -52,6 +52,19 @@ export interface PortSpec {
   accepts?: Record<string, string[]>;
 }
 
+/**
+ * Facts about agents: a multi-agent Env (each agent its own observation, a global state for centralised
+ * critics) and the Trajectories collected from it provide `agents: 'multi'`; multi-agent inputs accept
+ * only that, so a single-agent Env, which states no `agents`, is refused with the reason below.
+ */
+export const MULTI_AGENT_FACTS: Record<string, string> = { agents: 'multi' };
+
+/** Plain words added to the reason a wire is refused for a missing or wrong fact. */
+export const FACT_HINTS: Record<string, string> = {
+  agents:
+    'a multi-agent node needs an environment with several agents and a global state, such as env.cooperative-meet or env.matrix-game, or what a multi-agent rollout collected',
+};
+
 /** Why a wire from `output` to `input` is refused, or null when it fits. */
 export function wireMismatch(output: PortSpec, input: PortSpec): string | null {
   if (output.type !== input.type) {
@@ -60,7 +73,8 @@ export function wireMismatch(output: PortSpec, input: PortSpec): string | null {
   for (const [fact, allowed] of Object.entries(input.accepts ?? {})) {
     const value = output.provides?.[fact];
     if (value === undefined || !allowed.includes(value)) {
-      return `${input.type} with ${fact} '${value ?? 'unspecified'}' does not fit; this input needs ${fact} ${allowed.map((a) => `'${a}'`).join(' or ')}`;
+      const hint = FACT_HINTS[fact] ? ` (${FACT_HINTS[fact]})` : '';
+      return `${input.type} with ${fact} '${value ?? 'unspecified'}' does not fit; this input needs ${fact} ${allowed.map((a) => `'${a}'`).join(' or ')}${hint}`;
     }
   }
   return null;
