@@ -46,8 +46,11 @@ describe.skipIf(!haveChromium)('Export dialog in Chromium', () => {
     const pageErrors: string[] = [];
     page.on('pageerror', (error) => pageErrors.push(error.message));
     await page.goto(server.url);
-    await page.getByRole('button', { name: 'Templates' }).click();
-    await page.getByRole('button', { name: 'Load PPO on CartPole' }).click();
+    // First start: the template gallery opens by itself.
+    await page
+      .getByRole('dialog', { name: 'Templates' })
+      .getByRole('button', { name: 'Load PPO on CartPole' })
+      .click();
     await page.getByRole('heading', { name: 'PPO on CartPole', level: 2 }).waitFor();
 
     await page.getByRole('button', { name: 'Export' }).click();
