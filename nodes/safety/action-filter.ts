@@ -319,7 +319,8 @@ action; the rules then decide whether it may run.
 **Discrete actions** (wire \`policy\`): an action a is denied in state s when
 - a is in \`denyActions\`, or \`allowActions\` is not empty and a is not in it;
 - \`useEnvUnsafeMask\` is on and the wired env marks a unsafe in the copy's current state
-  (\`VectorEnv.unsafeActions()\`, e.g. the move into the exploit cell of \`env.safety-gridworld\`);
+  (\`VectorEnv.unsafeActions()\`, e.g. the move into the exploit cell of \`env.safety-gridworld\`; it is
+  consulted when the policy samples a batch of exactly the env's copies, as the rollout does);
 - an observation rule holds: s[feature] op value, with a in its \`deny\` list.
 
 **Text actions** (wire \`textPolicy\`): a turn is denied when one of its tool calls (an opening tag
