@@ -2,25 +2,34 @@
 import type { AnyNodeDefinition } from '../src-main/engine/node-api.ts';
 import { NodeRegistry } from '../src-main/engine/registry.ts';
 import hfLlm from './agent/hf-llm.ts';
+import llm from './agent/llm.ts';
 import mlpPolicy from './agent/mlp-policy.ts';
 import counterfactual from './credit/counterfactual.ts';
 import gae from './credit/gae.ts';
+import grpoCredit from './credit/grpo.ts';
 import hcaReturn from './credit/hca-return.ts';
 import monteCarlo from './credit/monte-carlo.ts';
+import rloo from './credit/rloo.ts';
+import turnLevel from './credit/turn-level.ts';
 import ambiguousBandit from './environment/ambiguous-bandit.ts';
 import bitFlip from './environment/bit-flip.ts';
+import calculatorTool from './environment/calculator-tool.ts';
 import cartpole from './environment/cartpole.ts';
 import cooperativeMeet from './environment/cooperative-meet.ts';
+import countdown from './environment/countdown.ts';
 import delayedEffect from './environment/delayed-effect.ts';
 import matrixGame from './environment/matrix-game.ts';
 import safetyGridworld from './environment/safety-gridworld.ts';
+import groupRollout from './rollout/group-rollout.ts';
 import multiAgentRollout from './rollout/multi-agent-rollout.ts';
 import vectorRollout from './rollout/vector-rollout.ts';
 import actionFilter from './safety/action-filter.ts';
 import klGuard from './safety/kl-guard.ts';
 import lagrangian from './safety/lagrangian.ts';
 import rewardHackingMonitor from './safety/reward-hacking-monitor.ts';
+import grpo from './trainer/grpo.ts';
 import ppo from './trainer/ppo.ts';
+import sft from './trainer/sft.ts';
 import centralisedValue from './value/centralised.ts';
 import mlpValue from './value/mlp-value.ts';
 
@@ -47,6 +56,15 @@ export const nodeLibrary: AnyNodeDefinition[] = [
   multiAgentRollout,
   centralisedValue,
   counterfactual,
+  llm,
+  calculatorTool,
+  countdown,
+  groupRollout,
+  grpoCredit,
+  rloo,
+  turnLevel,
+  sft,
+  grpo,
 ];
 
 export function createRegistry(extra: AnyNodeDefinition[] = []): NodeRegistry {

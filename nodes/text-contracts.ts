@@ -30,6 +30,8 @@ export interface TextStepResult {
   formatError?: boolean;
   /** The turn was a well-formed tool call. */
   toolCall?: boolean;
+  /** On the last turn: the part of `reward` that is the outcome (the rest is turn-level shaping). */
+  outcome?: number;
 }
 
 /** One episode in progress. Turns are plain text; the policy tokenises them itself. */
@@ -112,6 +114,8 @@ export interface TextEpisodeRecord {
   success: boolean;
   formatErrors: number;
   toolCalls: number;
+  /** The outcome part of the reward (`reward` minus the turn-level shaping), for turn-level credit. */
+  outcomeReward?: number;
   /**
    * Trainable policies: the whole episode as one token sequence (prompt, agent turns, replies), the
    * sampling log-probabilities, which tokens are the agent's (only those get gradient), and which agent
@@ -121,4 +125,47 @@ export interface TextEpisodeRecord {
   logProbs?: Float32Array;
   agentMask?: Uint8Array;
   turnOfToken?: Int16Array;
+}
+
+/**
+ * A local, trainable text policy (`agent.llm`): what trainers and credit assigners need beyond
+ * `generate` — its tokenizer, differentiable per-token log-probabilities, and a frozen reference copy.
+ */
+export interface TrainableTextPolicy extends TextPolicy {
+  readonly trainable: true;
+  readonly variables: import('@tensorflow/tfjs').Variable[];
+  /** Longest token sequence the model reads (prompt, turns and replies together). */
+  readonly contextLength: number;
+  /** Token ids of `text`, beginning-of-sequence marker first when `bos` is set. */
+  encode(text: string, bos?: boolean): Int32Array;
+  /** The text of one token (for transcripts coloured by credit). */
+  tokenText(id: number): string;
+  /**
+   * For right-padded sequences [B, T]: log pi(x_t | x_<t) and the entropy of pi(. | x_<t) for t = 1..T-1,
+   * each [B, T-1], differentiable with respect to `variables`. Call inside a tidy/gradient scope.
+   */
+  tokenLogProbs(tokens: import('@tensorflow/tfjs').Tensor2D): {
+    logProbs: import('@tensorflow/tfjs').Tensor2D;
+    entropy: import('@tensorflow/tfjs').Tensor2D;
+  };
+  /** The same log-probabilities under the frozen reference copy (no gradient), as a tensor [B, T-1]. */
+  referenceLogProbs(tokens: import('@tensorflow/tfjs').Tensor2D): import('@tensorflow/tfjs').Tensor2D;
+  /** Make the reference copy equal to the current weights (e.g. when RL starts after SFT). */
+  resetReference(): void;
+}
+
+export function isTrainableTextPolicy(policy: TextPolicy): policy is TrainableTextPolicy {
+  return policy.trainable && typeof (policy as Partial<TrainableTextPolicy>).tokenLogProbs === 'function';
+}
+
+/**
+ * Credit for text episodes: one advantage per token of each episode (aligned with
+ * `TextEpisodeRecord.tokens`, zero on tokens that are not the agent's), plus the episode-level figure.
+ */
+export interface TextAdvantages {
+  kind: 'text';
+  /** `tokenAdvantages[e][t]` for episode e of the trajectories, token t. */
+  tokenAdvantages: Float32Array[];
+  /** One number per episode (the outcome advantage; turn-level credit reports the mean over turns). */
+  episodeAdvantages: Float32Array;
 }
