@@ -30,6 +30,11 @@ export interface VectorEnv {
    * (e.g. it would enter a forbidden cell). Safety gates read it to block actions before they happen.
    */
   unsafeActions?(): Uint8Array;
+  /**
+   * Optional: true for an environment simulated by a learned world model (Dyna). Its steps are not real
+   * environment steps: rollouts count them apart from the run's `envSteps`.
+   */
+  readonly imagined?: boolean;
 }
 
 export interface VectorStep {

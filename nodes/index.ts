@@ -21,6 +21,7 @@ import delayedEffect from './environment/delayed-effect.ts';
 import matrixGame from './environment/matrix-game.ts';
 import safetyGridworld from './environment/safety-gridworld.ts';
 import groupRollout from './rollout/group-rollout.ts';
+import rolloutMix from './rollout/mix.ts';
 import multiAgentRollout from './rollout/multi-agent-rollout.ts';
 import vectorRollout from './rollout/vector-rollout.ts';
 import actionFilter from './safety/action-filter.ts';
@@ -32,6 +33,8 @@ import ppo from './trainer/ppo.ts';
 import sft from './trainer/sft.ts';
 import centralisedValue from './value/centralised.ts';
 import mlpValue from './value/mlp-value.ts';
+import worldEnsemble from './world/ensemble.ts';
+import worldLatent from './world/latent.ts';
 
 export const nodeLibrary: AnyNodeDefinition[] = [
   cartpole,
@@ -51,6 +54,9 @@ export const nodeLibrary: AnyNodeDefinition[] = [
   lagrangian,
   klGuard,
   hcaReturn,
+  worldEnsemble,
+  worldLatent,
+  rolloutMix,
   cooperativeMeet,
   matrixGame,
   multiAgentRollout,

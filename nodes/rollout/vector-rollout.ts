@@ -41,8 +41,9 @@ is recorded so that credit assigners bootstrap through the cut instead of treati
 
 Metrics: \`episode_return_mean\` and \`episode_length_mean\` over the last \`window\` finished episodes,
 \`episodes\` finished this iteration, and any task metrics the environment reports (e.g.
-\`optimal_action_rate\` on the hindsight-credit tasks). Each step also records the final observation of
-an episode that ended there, and the observation after the last step, for hindsight credit assigners.
+\`optimal_action_rate\` on the hindsight-credit tasks). On an imagined environment (a world model's, for
+Dyna) the steps are reported as \`imagined_steps\` and not counted as real environment steps. Each step
+also records the final observation of an episode that ended there, and the observation after the last step, for hindsight credit assigners.
 Where the environment reports per-step \`costs\` and \`trueRewards\` they are carried in the batch; where the
 policy is a safety gate, its interventions are logged into the batch (penalties subtracted from the
 step's reward), counted in \`interventions\`, and a 'pause' rule pauses the run after the iteration.`,
@@ -184,8 +185,10 @@ step's reward), counted in \`interventions\`, and a 'pause' rule pauses the run 
         value?.predictHost(batch.lastObservations ?? env.observations(), n, batch.lastValues);
         return {
           outputs: { trajectories: batch },
-          envSteps: steps * n,
+          // Steps in a learned model's imagination are not real environment steps.
+          envSteps: env.imagined ? 0 : steps * n,
           metrics: {
+            ...(env.imagined ? { imagined_steps: steps * n } : {}),
             episode_return_mean: window.mean(window.returns),
             episode_length_mean: window.mean(window.lengths),
             episodes: finished,
