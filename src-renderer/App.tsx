@@ -11,7 +11,6 @@ import type {
   Diagnostic,
   ExportedCode,
   GraphFile,
-  StudioApi,
   StudioInfo,
   TemplateSummary,
 } from '../src-main/api/studio-api.ts';
@@ -51,9 +50,6 @@ function historyReducer(state: History | null, action: HistoryAction): History |
   if (action.type === 'edit') return commit(state, action.graph, action.mergeKey);
   return action.type === 'undo' ? undo(state) : redo(state);
 }
-
-/** The main process upgrades node parameters when the API offers it (see StudioApi.migrateGraph). */
-type MaybeMigratingApi = StudioApi & { migrateGraph?(graph: GraphFile): Promise<GraphFile> };
 
 type SaveState = 'saved' | 'saving' | 'unsaved' | 'failed';
 
@@ -97,10 +93,10 @@ export function App({ connection }: { connection: Connection }) {
       savedGraph.current = stored.graph;
       let upgraded: GraphFile | undefined;
       if (knownCatalog) {
-        const migrating = api as MaybeMigratingApi;
         try {
-          const outcome = await migrateNodeTypes(stored.graph, catalogIndex(knownCatalog), async (g) =>
-            migrating.migrateGraph ? migrating.migrateGraph(g) : g,
+          // The node types' own migrations run in the main process.
+          const outcome = await migrateNodeTypes(stored.graph, catalogIndex(knownCatalog), (g) =>
+            api.migrateGraph(g),
           );
           if (outcome.notice) setNotice({ text: outcome.notice });
           if (outcome.graph !== stored.graph) upgraded = outcome.graph;

@@ -56,6 +56,7 @@ const handlers: Record<StudioCallMethod, Handler> = {
   getInfo: method(none, (s) => s.getInfo()),
   catalog: method(none, (s) => s.catalog()),
   validate: method(z.tuple([graph]), (s, [g]) => s.validate(g)),
+  migrateGraph: method(z.tuple([graph]), (s, [g]) => s.migrateGraph(g as never)),
   listTemplates: method(none, (s) => s.listTemplates()),
   getTemplate: method(z.tuple([z.string().max(200)]), (s, [id]) => s.getTemplate(id)),
   openGraphFile: method(none, (s) => s.openGraphFile()),

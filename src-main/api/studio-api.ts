@@ -137,6 +137,12 @@ export interface StudioApi {
   catalog(): Promise<Catalog>;
   /** Compile a graph and return its diagnostics. */
   validate(graph: unknown): Promise<ValidationResult>;
+  /**
+   * Upgrade the parameters of nodes saved with an older version of their type (each type's own
+   * `migrations`, which only the main process has). Nodes that cannot be upgraded come back unchanged
+   * (validate says why).
+   */
+  migrateGraph(graph: GraphFile): Promise<GraphFile>;
   listTemplates(): Promise<TemplateSummary[]>;
   getTemplate(id: string): Promise<GraphFile>;
   /** Desktop: a native open dialog; null when cancelled. Web mode: 'unsupported' (the UI uploads). */

@@ -192,6 +192,16 @@ export class StudioService implements StudioApi {
     return { ok: !hasErrors(diagnostics), diagnostics };
   }
 
+  async migrateGraph(graph: GraphFile): Promise<GraphFile> {
+    const parsed = parseGraphValue(graph);
+    if (!parsed.graph)
+      throw new StudioError('invalid-graph', 'This is not a graph that can be upgraded.', parsed.diagnostics);
+    return {
+      ...parsed.graph,
+      nodes: parsed.graph.nodes.map((node) => upgradeNodeParams(node, this.registry)),
+    };
+  }
+
   async listTemplates(): Promise<TemplateSummary[]> {
     let names: string[];
     try {
@@ -772,4 +782,24 @@ export class StudioService implements StudioApi {
       return undefined;
     }
   }
+}
+
+/** A node's params run through its type's migrations up to the current version; unchanged when one fails. */
+function upgradeNodeParams(
+  node: GraphFile['nodes'][number],
+  registry: NodeRegistry,
+): GraphFile['nodes'][number] {
+  const definition = registry.get(node.type);
+  if (!definition || node.typeVersion >= definition.version) return node;
+  let params: Record<string, unknown> = { ...node.params };
+  for (let v = node.typeVersion; v < definition.version; v++) {
+    const up = definition.migrations?.[v];
+    if (!up) return node;
+    try {
+      params = up(params);
+    } catch {
+      return node;
+    }
+  }
+  return { ...node, typeVersion: definition.version, params };
 }

@@ -39,6 +39,7 @@ const studio: StudioApi = {
   getInfo: call('getInfo'),
   catalog: call('catalog'),
   validate: call('validate'),
+  migrateGraph: call('migrateGraph'),
   listTemplates: call('listTemplates'),
   getTemplate: call('getTemplate'),
   openGraphFile: call('openGraphFile'),

@@ -203,6 +203,7 @@ export function createWebSocketApi(options: WebSocketApiOptions): WebSocketApi {
     getInfo: call('getInfo'),
     catalog: call('catalog'),
     validate: call('validate'),
+    migrateGraph: call('migrateGraph'),
     listTemplates: call('listTemplates'),
     getTemplate: call('getTemplate'),
     openGraphFile: call('openGraphFile'),

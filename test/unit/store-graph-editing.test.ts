@@ -6,9 +6,10 @@
 import { IDBFactory, IDBKeyRange } from 'fake-indexeddb';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createRegistry } from '../../nodes/index.ts';
+import { StudioService } from '../../src-main/api/studio-service.ts';
 import { compileGraph } from '../../src-main/engine/compiler.ts';
 import type { GraphFile } from '../../src-main/engine/graph/types.ts';
-import { buildCatalog } from '../../src-main/engine/registry.ts';
+import { buildCatalog, NodeRegistry } from '../../src-main/engine/registry.ts';
 import {
   AUTOSAVE_VERSION_INTERVAL_MS,
   GraphStore,
@@ -191,6 +192,33 @@ describe('node-type migrations on load', () => {
     });
     expect(same.graph).toBe(g);
     expect(same.notice).toBeUndefined();
+  });
+
+  it('upgrades params through the node types’ own migrations in the main process (StudioApi.migrateGraph)', async () => {
+    // credit.gae v2 renames `lambda` to `gaeLambda`; trainer.ppo v2 has no migration from v1.
+    const definitions = registry.list().map((d) => {
+      if (d.type === 'credit.gae')
+        return {
+          ...d,
+          version: 2,
+          migrations: {
+            1: ({ lambda, ...rest }: Record<string, unknown>) => ({ ...rest, gaeLambda: lambda }),
+          },
+        };
+      return d.type === 'trainer.ppo' ? { ...d, version: 2 } : d;
+    });
+    const newer = new NodeRegistry(definitions);
+    const service = new StudioService({ dataDir: '/nonexistent-unused', registry: newer, log: () => {} });
+    const outcome = await migrateNodeTypes(cartpole(), catalogIndex(buildCatalog(newer)), (g) =>
+      service.migrateGraph(g),
+    );
+    expect(outcome.upgraded).toEqual([{ nodeId: 'gae', type: 'credit.gae', from: 1, to: 2 }]);
+    expect(outcome.failed).toEqual([{ nodeId: 'ppo', type: 'trainer.ppo', from: 1, to: 2 }]);
+    const gae = outcome.graph.nodes.find((n) => n.id === 'gae')!;
+    expect(gae).toMatchObject({ typeVersion: 2, params: { gamma: 0.99, gaeLambda: 0.95 } });
+    expect(outcome.graph.nodes.find((n) => n.id === 'ppo')).toEqual(
+      cartpole().nodes.find((n) => n.id === 'ppo'),
+    );
   });
 
   it('reads old file versions and refuses unreadable files with the reason', () => {
