@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { defineNode, NodeError } from '../../src-main/engine/node-api.ts';
+import type { Rng } from '../../src-main/engine/rng.ts';
 import {
   type DiscretePolicy,
   isMultiAgentEnv,
@@ -16,7 +17,6 @@ export class AgentRouter {
   private gathered = new Float32Array(0);
   private actionScratch = new Int32Array(0);
   private logProbScratch = new Float32Array(0);
-  private valueScratch = new Float32Array(0);
 
   constructor(
     readonly numAgents: number,
@@ -38,7 +38,7 @@ export class AgentRouter {
   sample(
     policies: DiscretePolicy[],
     observations: Float32Array,
-    rng: Parameters<DiscretePolicy['sampleHost']>[2],
+    rng: Rng,
     actions: Int32Array,
     logProbs: Float32Array,
   ): void {
@@ -57,20 +57,6 @@ export class AgentRouter {
         actions[c * A + a] = this.actionScratch[c];
         logProbs[c * A + a] = this.logProbScratch[c];
       }
-    }
-  }
-
-  /** Decentralised critics: V(o) per row, with one shared critic or one per agent. */
-  predict(values: ValueFunction[], observations: Float32Array, out: Float32Array, offset: number): void {
-    const { numAgents: A, numCopies: n } = this;
-    if (values.length === 1) {
-      values[0].predictHost(observations, n * A, out, offset);
-      return;
-    }
-    if (this.valueScratch.length !== n) this.valueScratch = new Float32Array(n);
-    for (let a = 0; a < A; a++) {
-      values[a].predictHost(this.gather(observations, a), n, this.valueScratch);
-      for (let c = 0; c < n; c++) out[offset + c * A + a] = this.valueScratch[c];
     }
   }
 }
@@ -100,16 +86,16 @@ export default defineNode({
   summary: 'Steps a multi-agent env with one policy per agent (or one shared) and records global states.',
   doc: `Collects \`stepsPerEnv\` joint steps of every copy of a multi-agent environment each iteration, for
 centralised training with decentralised execution (CTDE; Lowe et al. 2017, Foerster et al. 2018, Yu et al.
-2022). At each step every agent i samples u^i ~ pi^i(. | o^i) from **its own observation**, the env steps
+2022). One environment step is one joint step of one copy (the run's \`envSteps\`). At each step every agent i samples u^i ~ pi^i(. | o^i) from **its own observation**, the env steps
 with the joint action u = (u^1..u^n) and returns the shared reward.
 
 Policies: wire one policy per agent (independent networks, in agent order) or a single policy shared by
 all agents (parameter sharing, as in MAPPO; the env's one-hot agent-id feature lets a shared network
 still act differently per agent).
 
-Critics (optional): a centralised critic (value.centralised) is evaluated on the global state s_t and
-its V(s_t) recorded on every agent's row; decentralised critics (value.mlp, one shared or one per agent)
-are evaluated on each agent's observation, as in independent PPO (IPPO, de Witt et al. 2020).
+Critic (optional): a centralised critic (value.centralised) is evaluated on the global state s_t and
+its V(s_t) recorded on every agent's row; a decentralised critic (value.mlp, shared by the agents) is
+evaluated on each agent's own observation, as in independent PPO (IPPO, de Witt et al. 2020).
 
 Output: one batch whose rows are (copy, agent) pairs, row = copy * numAgents + agent, i.e. per-agent
 trajectories side by side, with \`numAgents\`, \`stateSize\` and the global \`states\` of every row. Single-
@@ -141,8 +127,7 @@ reports (e.g. \`optimal_joint_rate\` on the matrix games).`,
       type: 'ValueFn',
       title: 'Critic',
       required: false,
-      multiple: true,
-      doc: 'A centralised critic V(s), or decentralised V(o): one shared or one per agent.',
+      doc: 'A centralised critic V(s) (value.centralised), or a decentralised V(o) shared by the agents.',
     },
   ],
   outputs: [
@@ -180,7 +165,7 @@ reports (e.g. \`optimal_joint_rate\` on the matrix games).`,
       );
     }
     const policies = (ctx.inputs.policy as DiscretePolicy[] | undefined) ?? [];
-    const values = (ctx.inputs.value as ValueFunction[] | undefined) ?? [];
+    const value = ctx.inputs.value as ValueFunction | undefined;
     const A = env.numAgents;
     const n = env.numCopies;
     const rows = env.numEnvs;
@@ -202,18 +187,8 @@ reports (e.g. \`optimal_joint_rate\` on the matrix games).`,
         );
       }
     }
-    const centralised = values.filter((v) => v.input === 'state');
-    if (centralised.length > 0 && values.length !== 1) {
-      throw new NodeError(ctx.nodeId, 'wire one centralised critic alone, not with other critics', 'value');
-    }
-    if (values.length > 1 && values.length !== A) {
-      throw new NodeError(
-        ctx.nodeId,
-        `wire one critic or one per agent (${A}); got ${values.length}`,
-        'value',
-      );
-    }
-    const critic = centralised[0];
+    const critic = value?.input === 'state' ? value : undefined;
+    const localCritic = value && !critic ? value : undefined;
     const router = new AgentRouter(A, n, d);
     const runningReturn = new Float64Array(n);
     const runningLength = new Int32Array(n);
@@ -232,7 +207,7 @@ reports (e.g. \`optimal_joint_rate\` on the matrix games).`,
     return {
       async step() {
         await Promise.all(policies.map((p) => p.syncHost()));
-        await Promise.all(values.map((v) => v.syncHost()));
+        await value?.syncHost();
         const batch: VectorTrajectories = {
           kind: 'vector',
           numEnvs: rows,
@@ -267,8 +242,8 @@ reports (e.g. \`optimal_joint_rate\` on the matrix games).`,
           if (critic) {
             critic.predictHost(copyStates, n, copyValues);
             spread(copyValues, batch.values, t * rows);
-          } else if (values.length) {
-            router.predict(values, obs, batch.values, t * rows);
+          } else {
+            localCritic?.predictHost(obs, rows, batch.values, t * rows);
           }
           batch.actions.set(actions, t * rows);
           batch.logProbs.set(logProbs, t * rows);
@@ -287,11 +262,11 @@ reports (e.g. \`optimal_joint_rate\` on the matrix games).`,
             if (result.truncated[first] && critic) {
               critic.predictHost(env.finalStates().subarray(c * S, (c + 1) * S), 1, finalValue);
               for (let a = 0; a < A; a++) batch.truncationValues[t * rows + first + a] = finalValue[0];
-            } else if (result.truncated[first] && values.length) {
+            } else if (result.truncated[first] && localCritic) {
               for (let a = 0; a < A; a++) {
                 const row = first + a;
-                const v = values.length === 1 ? values[0] : values[a];
-                v.predictHost(result.finalObservations.subarray(row * d, (row + 1) * d), 1, finalValue);
+                const final = result.finalObservations.subarray(row * d, (row + 1) * d);
+                localCritic.predictHost(final, 1, finalValue);
                 batch.truncationValues[t * rows + row] = finalValue[0];
               }
             }
@@ -304,8 +279,8 @@ reports (e.g. \`optimal_joint_rate\` on the matrix games).`,
         if (critic) {
           critic.predictHost(env.states(), n, copyValues);
           spread(copyValues, batch.lastValues, 0);
-        } else if (values.length) {
-          router.predict(values, env.observations(), batch.lastValues, 0);
+        } else {
+          localCritic?.predictHost(env.observations(), rows, batch.lastValues);
         }
         return {
           outputs: { trajectories: batch },

@@ -26,10 +26,11 @@ describe('template mappo-cooperative-meet', () => {
     expect(check).toEqual({ metric: 'rollout/success_rate', atLeast: 0.9 });
   });
 
-  // Measured on wasm (final success rate at iteration 30): seeds 1, 2, 3 -> 1.0, 1.0, 1.0; a random
-  // team meets in about 5% of episodes, the first iteration shows about 0.05.
+  // Measured on wasm (success rate of the final iteration): at iteration 35, seeds 1, 2, 3 -> 1.00, 1.00,
+  // 1.00 (at iteration 30: 0.95, 1.00, 1.00); the first iteration shows 0.00-0.06, as a random team does.
+  // Over seeds 1-5 the rate first reached 0.9 at iterations 25, 21, 24, 25, 22 and was 1.0 at 60.
   it.each([1, 2, 3])(
-    'seed %i: the team meets in >= 90% of the final iteration s episodes within 30 iterations',
+    'seed %i: the team meets in >= 90% of the episodes of the final iteration, within 35 iterations',
     async (seed) => {
       const rates: number[] = [];
       let agentsShown = new Set<number>();

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
-import type { VectorTrajectories } from '../../nodes/contracts.ts';
+import type { DiscretePolicy, VectorTrajectories } from '../../nodes/contracts.ts';
 import { CooperativeMeetEnv } from '../../nodes/environment/cooperative-meet.ts';
 import { AgentRouter } from '../../nodes/rollout/multi-agent-rollout.ts';
 import { PpoBatchLayout } from '../../nodes/trainer/multi-agent-ppo.ts';
@@ -150,22 +150,37 @@ describe('env.cooperative-meet', () => {
 });
 
 describe('multi-agent batch layout', () => {
-  it('AgentRouter gathers one agent s rows and scatters per-agent critics back', () => {
+  it('AgentRouter gives each agent its own rows and scatters its actions back', () => {
     const router = new AgentRouter(2, 3, 2);
     const rows = new Float32Array([0, 0, 1, 1, 10, 10, 11, 11, 20, 20, 21, 21]);
     expect(Array.from(router.gather(rows, 1))).toEqual([1, 1, 11, 11, 21, 21]);
-    const constant = (v: number) => ({
-      nodeId: `v${v}`,
-      variables: [],
-      values: () => {
-        throw new Error('unused');
-      },
-      syncHost: async () => {},
-      predictHost: (_obs: Float32Array, count: number, out: Float32Array) => out.fill(v, 0, count),
-    });
-    const out = new Float32Array(8);
-    router.predict([constant(5), constant(7)], rows, out, 2);
-    expect(Array.from(out)).toEqual([0, 0, 5, 7, 5, 7, 5, 7]);
+    // Each fake policy answers action = first feature of the row + its own offset, log-prob = -offset.
+    const seen: number[][] = [];
+    const policy = (offset: number) =>
+      ({
+        sampleHost: (
+          obs: Float32Array,
+          count: number,
+          _rng: Rng,
+          actions: Int32Array,
+          logProbs: Float32Array,
+        ) => {
+          seen.push(Array.from(obs.subarray(0, count * 2)));
+          for (let k = 0; k < count; k++) {
+            actions[k] = obs[2 * k] + offset;
+            logProbs[k] = -offset;
+          }
+        },
+      }) as unknown as DiscretePolicy;
+    const actions = new Int32Array(6);
+    const logProbs = new Float32Array(6);
+    router.sample([policy(100), policy(200)], rows, new Rng(1), actions, logProbs);
+    expect(seen).toEqual([
+      [0, 0, 10, 10, 20, 20],
+      [1, 1, 11, 11, 21, 21],
+    ]);
+    expect(Array.from(actions)).toEqual([100, 201, 110, 211, 120, 221]);
+    expect(Array.from(logProbs)).toEqual([-100, -200, -100, -200, -100, -200]);
   });
 
   it('PpoBatchLayout groups a minibatch by agent and feeds a centralised critic the states', () => {

@@ -44,7 +44,7 @@ describe('multi-agent wire checks', () => {
     expect(wireMismatch(batch, port('trainer.ppo', 'trajectories', 'inputs'))).toBeNull();
   });
 
-  it('the compiler puts the refusal on the multi-agent rollout s env port', () => {
+  it('the compiler puts the refusal on the env port of the multi-agent rollout', () => {
     const graph = loadTemplate('mappo-cooperative-meet');
     graph.nodes = graph.nodes.map((n) =>
       n.id === 'env' ? { ...n, type: 'env.cartpole', params: { numEnvs: 4 } } : n,
