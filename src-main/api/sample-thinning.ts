@@ -21,8 +21,9 @@ export class SampleThinner {
   private stride = 1;
 
   constructor(options: SampleThinningOptions = {}) {
-    this.recentLimit = Math.max(1, options.recent ?? 40);
-    this.olderLimit = Math.max(1, options.older ?? 40);
+    // A sample event is up to ~100 kB (4 episodes of up to 500 steps): at most ~15 MB per run.
+    this.recentLimit = Math.max(1, options.recent ?? 100);
+    this.olderLimit = Math.max(1, options.older ?? 50);
   }
 
   /** Stride between kept older iterations (1, 2, 4, ...). */

@@ -65,10 +65,13 @@ export function LineChart({
   latest.current = getLines;
   const labelsKey = seriesLabels.join('\u0000');
 
+  const visible = useRef(true);
+  const stale = useRef(false);
   const redraw = useRef(() => {});
   redraw.current = () => {
     const plot = chart.current;
     if (!plot) return;
+    stale.current = false;
     const range = zoom.current;
     const lines = latest.current(
       range?.min ?? Number.NEGATIVE_INFINITY,
@@ -147,9 +150,17 @@ export function LineChart({
       if (Math.abs(width - plot.width) > 2) plot.setSize({ width, height: HEIGHT });
     });
     resize.observe(element);
+    // Charts scrolled out of view skip their redraws and catch up when they come back.
+    const visibility = new IntersectionObserver((entries) => {
+      const nowVisible = entries.some((e) => e.isIntersecting);
+      if (nowVisible && !visible.current && stale.current) queueRedraw(() => redraw.current());
+      visible.current = nowVisible;
+    });
+    visibility.observe(element);
     redraw.current();
     return () => {
       resize.disconnect();
+      visibility.disconnect();
       plot.over.removeEventListener('dblclick', resetZoom);
       plot.destroy();
       chart.current = null;
@@ -158,7 +169,8 @@ export function LineChart({
 
   // biome-ignore lint/correctness/useExhaustiveDependencies: version is the signal that the data changed.
   useEffect(() => {
-    queueRedraw(() => redraw.current());
+    if (visible.current) queueRedraw(() => redraw.current());
+    else stale.current = true;
   }, [version]);
 
   const exportPng = () => {

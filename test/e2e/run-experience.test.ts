@@ -92,6 +92,12 @@ describe.skipIf(!haveChromium)('the run experience in Chromium', () => {
     const rollout = page.getByRole('region', { name: 'metrics of rollout' });
     await rollout.getByRole('figure', { name: 'chart rollout/episode_return_mean' }).waitFor();
     expect(await page.locator('.uplot').count()).toBeGreaterThan(5);
+    // Per-node live state on the canvas: a running badge and the headline metric.
+    await page
+      .getByText(/^episode_return_mean: /)
+      .first()
+      .waitFor();
+    expect(await page.locator('.badge-running').count()).toBeGreaterThan(0);
 
     await page.getByRole('button', { name: 'Pause', exact: true }).click();
     await waitForState('paused');
