@@ -107,8 +107,8 @@ export function textCreditSamples(
 }
 
 const tokenizer = new CharTokenizer();
-/** The text of a token of agent.llm's character-level tokenizer (BOS shows as nothing). */
-export const charTokenText = (id: number) => (id === 0 ? '' : tokenizer.tokenText(id));
+/** The text of a token of agent.llm's character-level tokenizer (tokens joined give the turn's text). */
+export const charTokenText = (id: number) => tokenizer.tokenText(id);
 
 const params = z.object({
   scale: z

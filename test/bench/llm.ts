@@ -1,0 +1,224 @@
+/**
+ * The LLM agent's benchmark (issues 3 and 10): the calculator headline run (SFT then GRPO from random
+ * weights, with the SFT-only figure and the no-tool baseline), and tokens/s of the default-size transformer
+ * (training; generation with and without the KV cache) next to the PyTorch reference of the same shape run
+ * in the same process tree (`/work/shared/reference/transformer_tokens_torch.py`, Debian's python3-torch).
+ */
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import type * as TF from '@tensorflow/tfjs';
+import { generateBatch } from '../../nodes/agent/llm/generate.ts';
+import { LlmPolicy } from '../../nodes/agent/llm/policy.ts';
+import { createRegistry } from '../../nodes/index.ts';
+import { startBackend } from '../../src-main/engine/backend.ts';
+import type { GraphFile } from '../../src-main/engine/graph/types.ts';
+import { Adam } from '../../src-main/engine/nn/adam.ts';
+import { Rng } from '../../src-main/engine/rng.ts';
+import { executeRun } from '../../src-main/engine/runtime/run.ts';
+import { loadTemplate, repoRoot } from '../helpers/graphs.ts';
+import { fmt, type Section } from './table.ts';
+
+const run = promisify(execFile);
+
+export interface LlmBenchOptions {
+  seeds?: number[];
+  skipReference?: boolean;
+  /** Skip the (long) headline training runs; only measure tokens/s. */
+  speedOnly?: boolean;
+}
+
+export const DEFAULT_SHAPE = { layers: 4, width: 128, heads: 4, context: 128, activation: 'gelu' as const };
+const BATCH = 16;
+const PROMPT = 32;
+const NEW_TOKENS = 64;
+
+export interface TokenRates {
+  trainTokensPerSecond: number;
+  generateKvTokensPerSecond: number;
+  generateFullTokensPerSecond: number;
+  parameters: number;
+}
+
+/** Our tokens/s on the reference's protocol: batch 16 x context 128 training steps; 32-token prompts + 64 new. */
+export async function measureTokenRates(): Promise<TokenRates> {
+  const { tf } = await startBackend('wasm');
+  const rng = new Rng(0);
+  const policy = new LlmPolicy(tf, 'bench', DEFAULT_SHAPE, rng);
+  const vocab = policy.tokenizer.vocabSize;
+  const t = DEFAULT_SHAPE.context + 1;
+  const data = Int32Array.from({ length: BATCH * t }, () => rng.int(vocab));
+  const adam = new Adam(tf, policy.variables);
+  const trainStep = async () => {
+    const { grads, value } = tf.tidy(() => {
+      const tokens = tf.tensor2d(data, [BATCH, t], 'int32');
+      const r = tf.variableGrads(
+        () => tf.neg(tf.mean(policy.tokenLogProbs(tokens).logProbs)) as TF.Scalar,
+        policy.variables,
+      );
+      return { grads: policy.variables.map((v) => r.grads[v.name]), value: r.value };
+    });
+    await value.data();
+    value.dispose();
+    await adam.apply(grads, 3e-4);
+    tf.dispose(grads);
+  };
+  for (let i = 0; i < 2; i++) await trainStep();
+  const steps = 8;
+  let started = performance.now();
+  for (let i = 0; i < steps; i++) await trainStep();
+  const trainTokensPerSecond =
+    (steps * BATCH * DEFAULT_SHAPE.context) / ((performance.now() - started) / 1000);
+
+  const prompts = Array.from({ length: BATCH }, () =>
+    Int32Array.from({ length: PROMPT }, () => 2 + rng.int(vocab - 2)),
+  );
+  const options = { maxNewTokens: NEW_TOKENS, temperature: 1, stop: [] };
+  const decode = (x: ArrayLike<number>) => policy.tokenizer.decode(x);
+  const rates: number[] = [];
+  for (const useCache of [true, false]) {
+    await generateBatch(tf, policy.model, prompts, options, rng, decode, useCache);
+    started = performance.now();
+    await generateBatch(tf, policy.model, prompts, options, rng, decode, useCache);
+    rates.push((BATCH * NEW_TOKENS) / ((performance.now() - started) / 1000));
+  }
+  const parameters = policy.variables.reduce((s, v) => s + v.size, 0);
+  policy.dispose();
+  return {
+    trainTokensPerSecond,
+    generateKvTokensPerSecond: rates[0],
+    generateFullTokensPerSecond: rates[1],
+    parameters,
+  };
+}
+
+interface ReferenceRates {
+  impl: string;
+  parameters: number;
+  train_tokens_per_second: number;
+  generate_tokens_per_second_kv: number;
+  generate_tokens_per_second_full: number;
+}
+
+async function measureReference(vocab: number): Promise<ReferenceRates | string> {
+  const script = path.resolve(repoRoot, '..', 'shared', 'reference', 'transformer_tokens_torch.py');
+  if (!existsSync(script)) return `reference script not found at ${script}`;
+  const python = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
+  const flags = ['--layers', '4', '--width', '128', '--heads', '4', '--context', '128'];
+  try {
+    const { stdout } = await run(
+      python,
+      [script, ...flags, '--vocab', String(vocab), '--batch', String(BATCH)],
+      {
+        timeout: 600_000,
+      },
+    );
+    return JSON.parse(stdout.trim().split('\n').at(-1)!) as ReferenceRates;
+  } catch (error) {
+    return `reference failed: ${(error as Error).message.split('\n')[0]}`;
+  }
+}
+
+export interface HeadlineFigures {
+  seed: number;
+  sftOnly: number;
+  final: number;
+  noTool: number;
+  seconds: number;
+  noToolSeconds: number;
+}
+
+/** The calculator template at full length, plus the same graph with the tool switched off. */
+export async function calculatorHeadline(seed: number): Promise<HeadlineFigures> {
+  const graph = loadTemplate('calculator-sft-grpo');
+  const sftIterations = (graph.nodes.find((n) => n.id === 'rollout')!.params as { startIteration: number })
+    .startIteration;
+  const once = async (g: GraphFile) => {
+    const started = performance.now();
+    const result = await executeRun({ graph: g, registry: createRegistry(), backend: 'wasm', seed });
+    if (result.status !== 'finished')
+      throw new Error(`calculator run ${result.status}: ${result.error?.message}`);
+    const at = (i: number) =>
+      result.metrics.find((m) => m.iteration === i)?.metrics['rollout/heldout_success'] ?? Number.NaN;
+    return {
+      at,
+      last: result.metrics.at(-1)!.metrics['rollout/heldout_success'],
+      seconds: (performance.now() - started) / 1000,
+    };
+  };
+  const withTool = await once(graph);
+  const noToolGraph = structuredClone(graph);
+  const env = noToolGraph.nodes.find((n) => n.id === 'calc')!;
+  env.params = { ...env.params, toolEnabled: false };
+  const noTool = await once(noToolGraph);
+  return {
+    seed,
+    sftOnly: withTool.at(sftIterations),
+    final: withTool.last,
+    noTool: noTool.last,
+    seconds: withTool.seconds,
+    noToolSeconds: noTool.seconds,
+  };
+}
+
+export async function benchLlm(options: LlmBenchOptions = {}): Promise<Section[]> {
+  const sections: Section[] = [];
+  if (!options.speedOnly) {
+    const rows = [];
+    for (const seed of options.seeds ?? [1, 2, 3]) {
+      console.error(`bench: calculator headline, seed ${seed}...`);
+      const f = await calculatorHeadline(seed);
+      rows.push([
+        String(seed),
+        fmt(f.sftOnly * 100, 1),
+        fmt(f.final * 100, 1),
+        fmt((f.final - f.sftOnly) * 100, 1),
+        fmt(f.noTool * 100, 1),
+        `${fmt(f.seconds, 0)} s / ${fmt(f.noToolSeconds, 0)} s`,
+      ]);
+    }
+    sections.push({
+      title: 'Calculator agent: held-out exact answers (%) on 200 problems, SFT (30% flawed demos) then GRPO',
+      header: [
+        'seed',
+        'SFT only',
+        'SFT + GRPO',
+        'GRPO gain',
+        'no tool (same size)',
+        'wall-clock (tool / no tool)',
+      ],
+      rows,
+      notes: ['Held-out success is the policy’s pass@1 sampled at temperature 1 (as trained).'],
+    });
+  }
+  console.error('bench: transformer tokens/s...');
+  const ours = await measureTokenRates();
+  const reference = options.skipReference ? 'skipped' : await measureReference(97);
+  const ref = typeof reference === 'string' ? undefined : reference;
+  const row = (name: string, a: number, b: number | undefined) => [
+    name,
+    fmt(a),
+    b === undefined ? 'n/a' : fmt(b),
+    b === undefined ? 'n/a' : `${fmt(a / b, 2)}x`,
+  ];
+  sections.push({
+    title: `LLM agent default size (4 layers x 128, 4 heads, context 128; ${fmt(ours.parameters)} parameters): tokens/s`,
+    header: ['figure', 'ours (tfjs wasm)', `reference (${ref?.impl ?? 'PyTorch'})`, 'ratio'],
+    rows: [
+      row('training tokens/s (batch 16 x 128)', ours.trainTokensPerSecond, ref?.train_tokens_per_second),
+      row(
+        'generation tokens/s, KV cache',
+        ours.generateKvTokensPerSecond,
+        ref?.generate_tokens_per_second_kv,
+      ),
+      row(
+        'generation tokens/s, no cache',
+        ours.generateFullTokensPerSecond,
+        ref?.generate_tokens_per_second_full,
+      ),
+    ],
+    notes: typeof reference === 'string' ? [`reference: ${reference}`] : [],
+  });
+  return sections;
+}
