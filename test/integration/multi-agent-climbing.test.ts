@@ -6,7 +6,7 @@
  * Measured on wasm, 60 iterations x 512 games, 5 seeds (final payoff / share of optimal games):
  *   independent PPO, decentralised critics (IPPO):  6.2-7.0 / 0.00 on all 5 seeds
  *   independent actors, centralised critic (MAPPO): 6.7-7.0 / 0.00 on all 5 seeds
- *   independent actors, COMA counterfactual credit: 6.2-6.8 / 0.00 on all 5 seeds
+ *   independent actors, COMA counterfactual credit: 6.1-6.8 / 0.00 on all 5 seeds
  *   one centralised controller over joint actions:  10.9-11.0 / 1.00 on all 5 seeds
  * A centralised critic (V(s) or COMA's Q(s, u)) does not fix this relative overgeneralisation: in a
  * stateless game V(s) is a constant and COMA's baseline leaves the expected policy gradient unchanged.
