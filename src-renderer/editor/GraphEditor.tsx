@@ -60,6 +60,8 @@ const SNAP_GRID: [number, number] = [10, 10];
 const CLIPBOARD_KEY = 'agent-rl-studio-clipboard';
 const PASTE_OFFSET = 40;
 const LARGE_GRAPH_NODES = 150;
+/** Diagnostics listed in the graph summary; the rest are on their nodes. */
+const SUMMARY_DIAGNOSTICS = 50;
 const SMALL_FIT = { padding: 0.15 };
 const LARGE_FIT = { padding: 0.15, minZoom: 0.3 };
 
@@ -106,18 +108,21 @@ export function GraphEditor(props: GraphEditorProps) {
 
   const graphRef = useRef(graph);
   graphRef.current = graph;
-  const [nodes, setNodes] = useState<FlowNode[]>([]);
-  const [edges, setEdges] = useState<Edge[]>([]);
-  const nodesRef = useRef(nodes);
-  nodesRef.current = nodes;
-  /** Ids to select when the next graph arrives (after paste, add, duplicate). */
-  const pendingSelection = useRef<Set<string> | null>(null);
   const diagnosticsRef = useRef<ReadonlyMap<string, readonly Diagnostic[]>>(new Map());
   const byNode = useMemo(() => {
     const next = diagnosticsByNode(diagnostics, diagnosticsRef.current);
     diagnosticsRef.current = next;
     return next;
   }, [diagnostics]);
+  // Built at once on mount (no empty first pass), then kept in step with the graph by the effect below.
+  const [nodes, setNodes] = useState<FlowNode[]>(() => buildFlowNodes(graph, types, byNode, []));
+  const [edges, setEdges] = useState<Edge[]>(() =>
+    buildFlowEdges(graph, types, catalog?.portTypes ?? {}, diagnostics, []),
+  );
+  const nodesRef = useRef(nodes);
+  nodesRef.current = nodes;
+  /** Ids to select when the next graph arrives (after paste, add, duplicate). */
+  const pendingSelection = useRef<Set<string> | null>(null);
 
   useEffect(() => {
     const select = pendingSelection.current ?? undefined;
@@ -690,7 +695,7 @@ function GraphSummary({
       </p>
       {diagnostics.length > 0 && (
         <ul aria-label="diagnostics" className="diagnostics">
-          {diagnostics.map((d, i) => (
+          {diagnostics.slice(0, SUMMARY_DIAGNOSTICS).map((d, i) => (
             // biome-ignore lint/suspicious/noArrayIndexKey: diagnostics have no identity of their own.
             <li key={i} className={d.severity}>
               {d.nodeId ? (
@@ -703,6 +708,9 @@ function GraphSummary({
               )}
             </li>
           ))}
+          {diagnostics.length > SUMMARY_DIAGNOSTICS && (
+            <li>and {diagnostics.length - SUMMARY_DIAGNOSTICS} more, shown on their nodes</li>
+          )}
         </ul>
       )}
     </section>
