@@ -188,6 +188,8 @@ export type ClientMessage =
 export type ServerMessage =
   | { id: number; result: unknown }
   | { id: number | null; error: StudioErrorInfo }
-  | { type: 'event'; subscription: string; seq: number; event: RunEvent };
+  | { type: 'event'; subscription: string; seq: number; event: RunEvent }
+  /** Consecutive events of one subscription, the first with `seq` (history replays and bursts). */
+  | { type: 'events'; subscription: string; seq: number; events: RunEvent[] };
 
 /** The WebSocket endpoint is `/api/ws`; HTTP calls are `POST /api/call` with `{method, params}`. */

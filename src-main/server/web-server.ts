@@ -20,7 +20,7 @@ import { type WebSocket, WebSocketServer } from 'ws';
 import { CONTENT_SECURITY_POLICY } from '../api/content-security-policy.ts';
 import { dispatchCall, subscribeParams, unsubscribeParams } from '../api/dispatch.ts';
 import { toErrorInfo } from '../api/errors.ts';
-import type { ServerMessage, StudioErrorCode, StudioErrorInfo } from '../api/studio-api.ts';
+import type { RunEvent, ServerMessage, StudioErrorCode, StudioErrorInfo } from '../api/studio-api.ts';
 import { StudioService } from '../api/studio-service.ts';
 
 export const DEFAULT_PORT = 5317;
@@ -28,6 +28,8 @@ const WEB_SOCKET_PATH = '/api/ws';
 const MAX_MESSAGE_BYTES = 65 * 1024 * 1024;
 const HEARTBEAT_MS = 30_000;
 const PORT_ATTEMPTS = 10;
+/** Most run events in one WebSocket message. */
+const EVENT_BATCH = 500;
 
 export interface WebServerOptions {
   /** Port to listen on (default 5317); when taken, the next free one is used and `notice` says so. 0 = any. */
@@ -347,6 +349,39 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
     };
     const replyError = (id: number | null, error: StudioErrorInfo) => send({ id, error });
 
+    // Run events go out in batches of consecutive events per subscription, flushed after the current
+    // tick: a replayed history of 100k events is 200 messages, not 100k (each message is a task on the
+    // page's main thread), and live events still leave at once.
+    const outgoing = new Map<string, { seq: number; events: RunEvent[] }>();
+    let flushQueued = false;
+    const sendBatch = (subscription: string) => {
+      const batch = outgoing.get(subscription);
+      if (!batch) return;
+      outgoing.delete(subscription);
+      send({ type: 'events', subscription, seq: batch.seq, events: batch.events });
+    };
+    const flushEvents = () => {
+      flushQueued = false;
+      for (const subscription of [...outgoing.keys()]) sendBatch(subscription);
+    };
+    const queueEvent = (subscription: string, seq: number, event: RunEvent) => {
+      let batch = outgoing.get(subscription);
+      if (batch && batch.seq + batch.events.length !== seq) {
+        sendBatch(subscription);
+        batch = undefined;
+      }
+      if (!batch) {
+        batch = { seq, events: [] };
+        outgoing.set(subscription, batch);
+      }
+      batch.events.push(event);
+      if (batch.events.length >= EVENT_BATCH) sendBatch(subscription);
+      if (!flushQueued) {
+        flushQueued = true;
+        setImmediate(flushEvents);
+      }
+    };
+
     const handle = async (raw: string) => {
       let message: unknown;
       try {
@@ -379,13 +414,13 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
         const previous = subscriptions.get(clientId);
         if (previous) await service.unsubscribe(previous);
         try {
-          const serviceId = await service.subscribe(
-            runId,
-            (event, seq) => send({ type: 'event', subscription: clientId, seq, event }),
-            { fromSeq },
-          );
+          const serviceId = await service.subscribe(runId, (event, seq) => queueEvent(clientId, seq, event), {
+            fromSeq,
+          });
           if (ws.readyState !== ws.OPEN) return void (await service.unsubscribe(serviceId));
           subscriptions.set(clientId, serviceId);
+          // The history goes before the reply, as when events were sent one by one.
+          sendBatch(clientId);
           return send({ id, result: clientId });
         } catch (error) {
           return replyError(id, toErrorInfo(error));
@@ -397,6 +432,7 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
           return replyError(id, { code: 'bad-arguments', message: 'unsubscribe takes [subscriptionId].' });
         const serviceId = subscriptions.get(parsed.data[0]);
         subscriptions.delete(parsed.data[0]);
+        outgoing.delete(parsed.data[0]);
         if (serviceId) await service.unsubscribe(serviceId);
         return send({ id, result: null });
       }

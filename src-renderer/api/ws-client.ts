@@ -135,6 +135,18 @@ export function createWebSocketApi(options: WebSocketApiOptions): WebSocketApi {
       sub.listener(message.event, message.seq);
       return;
     }
+    if ('type' in message && message.type === 'events') {
+      for (let i = 0; i < message.events.length; i++) {
+        // Looked up per event: a listener may unsubscribe in the middle of a batch.
+        const sub = subscriptions.get(message.subscription);
+        const seq = message.seq + i;
+        if (!sub) return;
+        if (seq <= sub.lastSeq) continue;
+        sub.lastSeq = seq;
+        sub.listener(message.events[i]!, seq);
+      }
+      return;
+    }
     if (!('id' in message) || message.id === null) {
       if ('error' in message) console.error(`Studio server: ${message.error.message}`);
       return;
