@@ -58,6 +58,8 @@ describe.skipIf(!haveChromium)('canvas editor in Chromium', () => {
     await page.mouse.down();
     await page.mouse.move((a.x + b.x) / 2, (a.y + b.y) / 2 + 20, { steps: 6 });
     await page.mouse.move(b.x + b.width / 2, b.y + b.height / 2, { steps: 6 });
+    // Release once the canvas shows the wire reaching the handle, as a person waits for that feedback.
+    await expect.poll(async () => (await to.getAttribute('class')) ?? '').toContain('connectingto');
     await page.mouse.up();
   }
 
