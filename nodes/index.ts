@@ -18,6 +18,8 @@ import cartpole from './environment/cartpole.ts';
 import cooperativeMeet from './environment/cooperative-meet.ts';
 import countdown from './environment/countdown.ts';
 import delayedEffect from './environment/delayed-effect.ts';
+import keyToDoor from './environment/key-to-door.ts';
+import shortcut from './environment/shortcut.ts';
 import matrixGame from './environment/matrix-game.ts';
 import safetyGridworld from './environment/safety-gridworld.ts';
 import groupRollout from './rollout/group-rollout.ts';
@@ -33,6 +35,7 @@ import ppo from './trainer/ppo.ts';
 import sft from './trainer/sft.ts';
 import centralisedValue from './value/centralised.ts';
 import mlpValue from './value/mlp-value.ts';
+import valuePrior from './value/prior.ts';
 import worldEnsemble from './world/ensemble.ts';
 import worldLatent from './world/latent.ts';
 
@@ -54,6 +57,9 @@ export const nodeLibrary: AnyNodeDefinition[] = [
   lagrangian,
   klGuard,
   hcaReturn,
+  keyToDoor,
+  shortcut,
+  valuePrior,
   worldEnsemble,
   worldLatent,
   rolloutMix,

@@ -21,7 +21,7 @@ const edge = (from: string, fromPort: string, to: string, toPort: string) => ({
   to: { node: to, port: toPort },
 });
 
-export type CreditKind = 'hca-return' | 'hca-state' | 'monte-carlo';
+export type CreditKind = 'hca-return' | 'hca-state' | 'monte-carlo' | 'gae';
 
 export interface PipelineOptions {
   env: { type: string; params: Record<string, unknown> };
@@ -35,10 +35,14 @@ export interface PipelineOptions {
 /** env -> MLP policy (+ MLP critic for Monte-Carlo) -> rollout -> credit -> PPO. */
 export function creditPipeline(o: PipelineOptions, iterations: number, name = `${o.credit} pipeline`) {
   const hidden = o.hidden ?? [16];
-  const withValue = o.credit === 'monte-carlo';
+  const withValue = o.credit === 'monte-carlo' || o.credit === 'gae';
   const creditType = `credit.${o.credit}`;
   const creditParams =
-    o.credit === 'monte-carlo' ? { gamma: 1, baseline: 'value', ...o.creditParams } : { ...o.creditParams };
+    o.credit === 'monte-carlo'
+      ? { gamma: 1, baseline: 'value', ...o.creditParams }
+      : o.credit === 'gae'
+        ? { gamma: 1, lambda: 0.95, ...o.creditParams }
+        : { ...o.creditParams };
   return {
     format: 'agent-rl-studio/graph',
     version: 1,
@@ -72,7 +76,7 @@ export function creditPipeline(o: PipelineOptions, iterations: number, name = `$
       edge('rollout', 'trajectories', 'credit', 'trajectories'),
       edge('rollout', 'trajectories', 'ppo', 'trajectories'),
       edge('credit', 'advantages', 'ppo', 'advantages'),
-      ...(o.credit === 'monte-carlo' ? [] : [edge('policy', 'policy', 'credit', 'policy')]),
+      ...(withValue ? [] : [edge('policy', 'policy', 'credit', 'policy')]),
       edge('policy', 'policy', 'ppo', 'policy'),
     ],
   } as GraphFile;
@@ -150,19 +154,41 @@ export const DELAYED_EFFECT = {
 };
 
 export async function compareOnDelayedEffect(seeds: number[], iterations: number) {
-  const rows: Record<CreditKind, ThresholdResult[]> = {
-    'hca-return': [],
-    'monte-carlo': [],
-    'hca-state': [],
-  };
+  const rows: Partial<Record<CreditKind, ThresholdResult[]>> = { 'hca-return': [], 'monte-carlo': [] };
   for (const credit of ['hca-return', 'monte-carlo'] as const) {
     const { env, stepsPerEnv, hidden, ppo, hca } = DELAYED_EFFECT;
     const creditParams = credit === 'hca-return' ? hca : {};
     const graph = creditPipeline({ env, stepsPerEnv, hidden, ppo, credit, creditParams }, iterations);
     for (const seed of seeds) {
-      rows[credit].push(
+      rows[credit]?.push(
         await episodesToThreshold(graph, seed, DELAYED_EFFECT.metric, DELAYED_EFFECT.threshold),
       );
+    }
+  }
+  return rows;
+}
+
+/**
+ * Key-to-door: 3 steps to take the key, 20 steps in an apple room with 8 apples (the distractor), 4 steps
+ * to the door (5 with the key). 8 copies x 27 steps (8 whole episodes) per iteration, 64-unit tanh
+ * actor and critic, PPO lr 3e-3. GAE(gamma 1, lambda 0.95) against the Monte-Carlo return minus V.
+ */
+export const KEY_TO_DOOR = {
+  env: { type: 'env.key-to-door', params: { numEnvs: 8, keySteps: 3, appleSteps: 20, apples: 8 } },
+  stepsPerEnv: 27,
+  hidden: [64],
+  ppo: { lr: 0.003 },
+  metric: 'rollout/key_rate',
+  threshold: 0.9,
+};
+
+export async function compareOnKeyToDoor(seeds: number[], iterations: number) {
+  const rows: Partial<Record<CreditKind, ThresholdResult[]>> = { gae: [], 'monte-carlo': [] };
+  for (const credit of ['gae', 'monte-carlo'] as const) {
+    const { env, stepsPerEnv, hidden, ppo } = KEY_TO_DOOR;
+    const graph = creditPipeline({ env, stepsPerEnv, hidden, ppo, credit }, iterations);
+    for (const seed of seeds) {
+      rows[credit]?.push(await episodesToThreshold(graph, seed, KEY_TO_DOOR.metric, KEY_TO_DOOR.threshold));
     }
   }
   return rows;
@@ -191,7 +217,11 @@ function section(
 
 export async function benchCredit(seeds = [1, 2, 3, 4, 5]): Promise<Section[]> {
   const delayed = await compareOnDelayedEffect(seeds, 40);
+  const keyToDoor = await compareOnKeyToDoor(seeds, 80);
   return [
+    section('Key-to-door (3 key steps, 20 apple steps): GAE vs Monte-Carlo', keyToDoor, [
+      `threshold: mean key rate over 3 iterations >= ${KEY_TO_DOOR.threshold}`,
+    ]),
     section('Delayed effect (n=5, sigma=3): HCA-return vs Monte-Carlo', delayed, [
       `threshold: mean optimal-action rate over 3 iterations >= ${DELAYED_EFFECT.threshold}`,
     ]),
