@@ -151,7 +151,7 @@ describe('agent.hf-llm with the LLM pipeline (WebAssembly)', () => {
       // Multi-turn: a format error or a tool reply makes most episodes take both turns.
       expect(m['rollout/turns_mean']).toBeGreaterThan(1);
     }
-  });
+  }, 120_000);
 
   it('GRPO on the LoRA adapters raises a verifiable reward (seed 1)', async () => {
     const iterations = 14;
@@ -174,5 +174,5 @@ describe('agent.hf-llm with the LLM pipeline (WebAssembly)', () => {
     const last = (rewards[iterations - 1] + rewards[iterations - 2] + rewards[iterations - 3]) / 3;
     // Measured (seed 1, WebAssembly): 0.142 over the first three iterations, 0.253 over the last three.
     expect(last).toBeGreaterThan(first + 0.08);
-  });
+  }, 240_000);
 });
