@@ -153,26 +153,31 @@ describe('agent.hf-llm with the LLM pipeline (WebAssembly)', () => {
     }
   }, 120_000);
 
-  it('GRPO on the LoRA adapters raises a verifiable reward (seed 1)', async () => {
-    const iterations = 14;
-    const graph = grpoGraph(
-      node('env', 'env.test-digit-share', {}, 0),
-      join(root, 'qwen2'),
-      iterations,
-      {
-        promptsPerIteration: 2,
-        groupSize: 8,
-        maxNewTokens: 8,
-      },
-      0.15,
-      'q_proj,v_proj,gate_proj,up_proj,down_proj',
-    );
-    const result = await executeRun({ graph, registry: createRegistry([digitShareEnv]) });
-    expect(result.error).toBeUndefined();
-    const rewards = result.metrics.map((r) => r.metrics['rollout/reward_mean']);
-    const first = (rewards[0] + rewards[1] + rewards[2]) / 3;
-    const last = (rewards[iterations - 1] + rewards[iterations - 2] + rewards[iterations - 3]) / 3;
-    // Measured (seed 1, WebAssembly): 0.142 over the first three iterations, 0.253 over the last three.
-    expect(last).toBeGreaterThan(first + 0.08);
-  }, 240_000);
+  it.each([1, 2, 3])(
+    'seed %i: GRPO on the LoRA adapters raises a verifiable reward',
+    async (seed) => {
+      const iterations = 14;
+      const graph = grpoGraph(
+        node('env', 'env.test-digit-share', {}, 0),
+        join(root, 'qwen2'),
+        iterations,
+        {
+          promptsPerIteration: 2,
+          groupSize: 8,
+          maxNewTokens: 8,
+        },
+        0.15,
+        'q_proj,v_proj,gate_proj,up_proj,down_proj',
+      );
+      const result = await executeRun({ graph, registry: createRegistry([digitShareEnv]), seed });
+      expect(result.error).toBeUndefined();
+      const rewards = result.metrics.map((r) => r.metrics['rollout/reward_mean']);
+      const first = (rewards[0] + rewards[1] + rewards[2]) / 3;
+      const last = (rewards[iterations - 1] + rewards[iterations - 2] + rewards[iterations - 3]) / 3;
+      // Measured on WebAssembly, mean of the first three iterations -> the last three: seed 1 0.142 -> 0.253,
+      // seed 2 0.150 -> 0.258, seed 3 0.107 -> 0.249.
+      expect(last).toBeGreaterThan(first + 0.08);
+    },
+    240_000,
+  );
 });
