@@ -8,6 +8,7 @@ import counterfactual from './credit/counterfactual.ts';
 import gae from './credit/gae.ts';
 import grpoCredit from './credit/grpo.ts';
 import hcaReturn from './credit/hca-return.ts';
+import hcaState from './credit/hca-state.ts';
 import monteCarlo from './credit/monte-carlo.ts';
 import rloo from './credit/rloo.ts';
 import turnLevel from './credit/turn-level.ts';
@@ -57,6 +58,7 @@ export const nodeLibrary: AnyNodeDefinition[] = [
   lagrangian,
   klGuard,
   hcaReturn,
+  hcaState,
   keyToDoor,
   shortcut,
   valuePrior,
