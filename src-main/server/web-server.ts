@@ -29,7 +29,7 @@ const MAX_MESSAGE_BYTES = 65 * 1024 * 1024;
 const HEARTBEAT_MS = 30_000;
 const PORT_ATTEMPTS = 10;
 /** Most run events in one WebSocket message. */
-const EVENT_BATCH = 500;
+const EVENT_BATCH = 200;
 
 export interface WebServerOptions {
   /** Port to listen on (default 5317); when taken, the next free one is used and `notice` says so. 0 = any. */
@@ -350,7 +350,7 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
     const replyError = (id: number | null, error: StudioErrorInfo) => send({ id, error });
 
     // Run events go out in batches of consecutive events per subscription, flushed after the current
-    // tick: a replayed history of 100k events is 200 messages, not 100k (each message is a task on the
+    // tick: a replayed history of 100k events is 500 messages, not 100k (each message is a task on the
     // page's main thread), and live events still leave at once.
     const outgoing = new Map<string, { seq: number; events: RunEvent[] }>();
     let flushQueued = false;
