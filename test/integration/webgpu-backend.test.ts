@@ -184,8 +184,11 @@ const OPS: OpCase[] = [
           3,
         )
         .cast('float32');
-      const { grads } = tf.variableGrads(() =>
-        tf.neg(tf.mean(tf.sum(tf.mul(labels, tf.logSoftmax(tf.matMul(tf.tanh(tf.matMul(x, w1)), w2))), 1))) as tf.Scalar,
+      const { grads } = tf.variableGrads(
+        () =>
+          tf.neg(
+            tf.mean(tf.sum(tf.mul(labels, tf.logSoftmax(tf.matMul(tf.tanh(tf.matMul(x, w1)), w2))), 1)),
+          ) as tf.Scalar,
       );
       const flat = tf.concat([grads[w1.name]!.reshape([-1]), grads[w2.name]!.reshape([-1])]);
       tf.dispose([w1, w2, grads]);
