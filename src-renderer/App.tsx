@@ -383,7 +383,7 @@ export function App({ connection }: { connection: Connection }) {
             aria-label="Graph file"
           />
           <span className="separator" />
-          <RunToolbar />
+          <RunToolbar blockedReason={errors.length > 0 ? runBlockedReason : undefined} />
           {connection.mode === 'web' && (
             <output className={`connection ${connectionState}`} aria-label="connection">
               {connectionState === 'open'

@@ -3,7 +3,17 @@
  * with keyboard shortcuts, and the run's state as a word with iteration, elapsed time, steps/s and backend.
  */
 import { useEffect } from 'react';
+import { BACKEND_NAMES, type BackendName } from '../../src-main/engine/graph/types.ts';
 import type { RunViewStatus } from '../run-state.ts';
+
+const BACKEND_LABELS: Record<BackendName, string> = {
+  auto: 'auto (best available)',
+  tensorflow: 'native TensorFlow',
+  webgpu: 'WebGPU (GPU)',
+  wasm: 'WebAssembly',
+  cpu: 'JavaScript CPU',
+};
+
 import { useRun } from './run-context.tsx';
 
 /** Shortcuts (Alt+letter: free in browsers and in the desktop app, and they work inside inputs). */
@@ -30,13 +40,17 @@ export function formatDuration(seconds: number): string {
   return h > 0 ? `${h}:${String(m).padStart(2, '0')}:${rest}` : `${m}:${rest}`;
 }
 
-export function RunToolbar() {
+/**
+ * `blockedReason`: why the graph cannot run (its first compile error); Run is then disabled and says why
+ * (tooltip and `aria-describedby` pointing at the window's explanation line).
+ */
+export function RunToolbar({ blockedReason }: { blockedReason?: string } = {}) {
   const run = useRun();
   const { view, graph, compiling } = run;
   const status = view?.status;
   const active =
     status === 'starting' || status === 'running' || status === 'paused' || status === 'connecting';
-  const canRun = Boolean(graph) && !active && !compiling;
+  const canRun = Boolean(graph) && !active && !compiling && !blockedReason;
   const canPause = status === 'running' || status === 'starting';
   const canResume = status === 'paused';
   const canStep = status === 'paused';
@@ -82,12 +96,28 @@ export function RunToolbar() {
           onChange={(e) => run.setIterations(e.target.value)}
         />
       </label>
+      <label className="backend-choice">
+        Backend
+        <select
+          value={run.backend}
+          onChange={(e) => run.setBackend(e.target.value as BackendName | 'graph')}
+          disabled={active}
+        >
+          <option value="graph">{graph ? `graph's (${graph.run.backend})` : "graph's"}</option>
+          {BACKEND_NAMES.map((name) => (
+            <option key={name} value={name}>
+              {BACKEND_LABELS[name]}
+            </option>
+          ))}
+        </select>
+      </label>
       <button
         type="button"
         onClick={() => void run.start()}
         disabled={!canRun}
         aria-keyshortcuts="Alt+R"
-        title="Run (Alt+R)"
+        aria-describedby={blockedReason ? 'run-blocked-reason' : undefined}
+        title={blockedReason ? `Run is disabled: ${blockedReason}` : 'Run (Alt+R)'}
       >
         Run
       </button>

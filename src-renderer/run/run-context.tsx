@@ -14,7 +14,13 @@ import {
   useState,
   useSyncExternalStore,
 } from 'react';
-import type { Diagnostic, GraphFile, RunInfo, StudioApi } from '../../src-main/api/studio-api.ts';
+import type {
+  BackendName,
+  Diagnostic,
+  GraphFile,
+  RunInfo,
+  StudioApi,
+} from '../../src-main/api/studio-api.ts';
 import { LiveNodeStateContext } from '../live-state.ts';
 import type { RunView } from '../run-state.ts';
 import {
@@ -51,6 +57,9 @@ export interface RunController {
   compiling: boolean;
   iterations: string;
   setIterations(value: string): void;
+  /** The backend for the next run; 'graph' keeps the graph's own run setting. */
+  backend: BackendName | 'graph';
+  setBackend(value: BackendName | 'graph'): void;
   runs: ListedRun[];
   start(): Promise<void>;
   pause(): Promise<void>;
@@ -148,6 +157,7 @@ export function RunProvider({
   const [stream, setStream] = useState<RunStream | null>(null);
   const [compiling, setCompiling] = useState(false);
   const [iterations, setIterations] = useState('');
+  const [backend, setBackend] = useState<BackendName | 'graph'>('graph');
   const [serverRuns, setServerRuns] = useState<RunInfo[]>([]);
   const [records, setRecords] = useState<RunRecord[]>([]);
   const streamRef = useRef<RunStream | null>(null);
@@ -245,7 +255,11 @@ export function RunProvider({
         onError(`The graph has ${count} error${count === 1 ? '' : 's'}: fix the marked nodes, then run.`);
         return;
       }
-      const { runId } = await api.startRun({ graph, iterations: override });
+      const { runId } = await api.startRun({
+        graph,
+        iterations: override,
+        ...(backend === 'graph' ? {} : { backend }),
+      });
       started.current.set(runId, { graph, seed: graph.seed });
       await saveRunRecord(db, {
         id: runId,
@@ -263,7 +277,7 @@ export function RunProvider({
     } finally {
       setCompiling(false);
     }
-  }, [api, attach, compiling, db, graph, iterations, onDiagnostics, onError, refreshRuns, report]);
+  }, [api, attach, backend, compiling, db, graph, iterations, onDiagnostics, onError, refreshRuns, report]);
 
   const control = useCallback(
     (action: (runId: string) => Promise<void>) => async () => {
@@ -290,6 +304,8 @@ export function RunProvider({
       compiling,
       iterations,
       setIterations,
+      backend,
+      setBackend,
       runs,
       start,
       pause: control((id) => api.pauseRun(id)),
@@ -341,7 +357,22 @@ export function RunProvider({
         void refreshRuns();
       },
     }),
-    [api, attach, compiling, control, db, graph, iterations, refreshRuns, report, runs, start, stream, view],
+    [
+      api,
+      attach,
+      backend,
+      compiling,
+      control,
+      db,
+      graph,
+      iterations,
+      refreshRuns,
+      report,
+      runs,
+      start,
+      stream,
+      view,
+    ],
   );
 
   return (

@@ -101,10 +101,16 @@ describe.skipIf(!haveChromium)('web mode in Chromium', () => {
     );
 
     await page.getByRole('spinbutton', { name: 'Iterations' }).fill('400');
+    // The run settings offer every backend; this run asks for WebAssembly explicitly.
+    const backendChoice = page.getByRole('combobox', { name: 'Backend' });
+    expect(await backendChoice.locator('option').allTextContents()).toEqual(
+      expect.arrayContaining(['WebGPU (GPU)', 'WebAssembly', 'auto (best available)']),
+    );
+    await backendChoice.selectOption('wasm');
     await page.getByRole('button', { name: 'Run', exact: true }).click();
     await waitForState('running');
     await waitFor('metric points', metricPoints, (n) => n >= 3);
-    expect(await readout('backend').textContent()).toMatch(/wasm|tensorflow|cpu/);
+    expect(await readout('backend').textContent()).toBe('wasm');
     expect(
       await page
         .getByRole('table', { name: 'latest metrics' })
