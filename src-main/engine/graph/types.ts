@@ -56,6 +56,10 @@ export interface TemplateCard {
   expectedResult: string;
   duration: string;
   paper?: string;
+  /** The card's promise as a figure: the named metric at the last iteration, within these bounds. */
+  check?: { metric: string; atLeast?: number; atMost?: number };
+  /** An outside service the template needs (e.g. a local LLM server); the bench lists it, not runs it. */
+  requires?: string;
 }
 
 export const DEFAULT_RUN_SETTINGS: RunSettings = { iterations: 100, checkpointEvery: 10, backend: 'auto' };
