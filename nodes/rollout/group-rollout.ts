@@ -213,7 +213,8 @@ Output: TextTrajectories with \`groups[g]\` the indices of the G episodes of pro
 token sequence (prompt, agent tokens, replies), the sampling log-probabilities, the mask of the agent's
 tokens (only those get gradient) and the turn each token belongs to.
 
-Held-out success: at every iteration that is a positive multiple of \`evalEvery\` and on the last (with
+Held-out success: at every iteration that is a positive multiple of \`evalEvery\`, and on the last one once
+collection has started (with
 \`startIteration\` a multiple of it, the figure at \`startIteration\` is the SFT-only model, measured before
 the first RL update), the policy plays \`evalProblems\` problems
 of the environment's test split once each, sampled at \`evalTemperature\` (by default the temperature the
@@ -259,7 +260,9 @@ iterations heldout_success, heldout_tool_call_rate, heldout_format_error_rate.`,
       async step(_streams, info) {
         const metrics: Record<string, number> = {};
         const last = info.iteration === info.totalIterations - 1;
-        if (p.evalEvery > 0 && ((info.iteration > 0 && info.iteration % p.evalEvery === 0) || last)) {
+        // The final figure is taken once RL has started; during an SFT phase only the periodic ones.
+        const finalEval = last && info.iteration >= p.startIteration;
+        if (p.evalEvery > 0 && ((info.iteration > 0 && info.iteration % p.evalEvery === 0) || finalEval)) {
           const evalRng = new Rng((Math.imul(ctx.run.seed, 0x9e3779b1) ^ (info.iteration + 1)) >>> 0);
           const test = env.problems(p.evalProblems, 'test', evalRng);
           const records = await playEpisodes(
