@@ -3,6 +3,7 @@ import type { AnyNodeDefinition } from '../src-main/engine/node-api.ts';
 import { NodeRegistry } from '../src-main/engine/registry.ts';
 import hfLlm from './agent/hf-llm.ts';
 import llm from './agent/llm.ts';
+import llmRemote from './agent/llm-remote.ts';
 import mlpPolicy from './agent/mlp-policy.ts';
 import counterfactual from './credit/counterfactual.ts';
 import gae from './credit/gae.ts';
@@ -32,6 +33,7 @@ import klGuard from './safety/kl-guard.ts';
 import lagrangian from './safety/lagrangian.ts';
 import rewardHackingMonitor from './safety/reward-hacking-monitor.ts';
 import grpo from './trainer/grpo.ts';
+import inContext from './trainer/in-context.ts';
 import ppo from './trainer/ppo.ts';
 import sft from './trainer/sft.ts';
 import centralisedValue from './value/centralised.ts';
@@ -79,6 +81,8 @@ export const nodeLibrary: AnyNodeDefinition[] = [
   turnLevel,
   sft,
   grpo,
+  llmRemote,
+  inContext,
 ];
 
 export function createRegistry(extra: AnyNodeDefinition[] = []): NodeRegistry {

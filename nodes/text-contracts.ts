@@ -96,6 +96,11 @@ export interface TextPolicy {
   generate(contexts: string[], options: GenerationOptions, rng: Rng): Promise<TextCompletion[]>;
   /** In-context learners keep a memory of earlier episodes and put it in their prompt. */
   observeEpisodes?(episodes: EpisodeFeedback[]): void;
+  /**
+   * Counters of a policy that has no step of its own (remote endpoints: requests, retries, latency,
+   * tokens, memory size); the node that drives it publishes them.
+   */
+  metrics?(): Record<string, number>;
 }
 
 /** Text episodes of one iteration, grouped: `groups[g]` holds the indices of G episodes of one problem. */

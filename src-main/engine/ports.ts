@@ -63,6 +63,8 @@ export const MULTI_AGENT_FACTS: Record<string, string> = { agents: 'multi' };
 export const FACT_HINTS: Record<string, string> = {
   agents:
     'a multi-agent node needs an environment with several agents and a global state, such as env.cooperative-meet or env.matrix-game, or what a multi-agent rollout collected',
+  learns:
+    'an in-context trainer needs a policy that learns from a memory of episodes in its prompt, such as agent.llm-remote; a trainable transformer learns with trainer.grpo or trainer.sft',
 };
 
 /** Why a wire from `output` to `input` is refused, or null when it fits. */
