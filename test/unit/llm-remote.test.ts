@@ -3,6 +3,7 @@
  * out of graphs, exports and checkpoints, and the error each failure gives, against a local protocol
  * server (test/helpers/fake-chat-server.ts).
  */
+import { type AddressInfo, createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import llmRemote, {
   backoffDelay,
@@ -245,11 +246,17 @@ describe('the API key stays out of graphs, exports and checkpoints', () => {
   });
 
   it('a dead endpoint fails at creation with what to start', async () => {
-    const params = llmRemote.params.parse({ baseUrl: 'http://127.0.0.1:9/v1' });
+    // A port that was just free: bind it, then let it go.
+    const probe = createServer();
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+    const { port } = probe.address() as AddressInfo;
+    await new Promise<void>((resolve) => probe.close(() => resolve()));
+    const baseUrl = `http://127.0.0.1:${port}/v1`;
+    const params = llmRemote.params.parse({ baseUrl });
     const error = await Promise.resolve(llmRemote.create(params, context())).catch((e: unknown) => e);
     expect((error as NodeError).field).toBe('baseUrl');
-    expect((error as NodeError).message).toMatch(
-      /^agent\.baseUrl: no server answered at http:\/\/127\.0\.0\.1:9\/v1 — start one, e\.g\. `ollama serve`/,
+    expect((error as NodeError).message).toContain(
+      `agent.baseUrl: no server answered at ${baseUrl} — start one, e.g. \`ollama serve\``,
     );
   });
 });
