@@ -181,3 +181,28 @@ export interface MultiAgentEnv extends VectorEnv {
 export function isMultiAgentEnv(env: VectorEnv): env is MultiAgentEnv {
   return typeof (env as Partial<MultiAgentEnv>).numAgents === 'number' && 'states' in env;
 }
+
+/**
+ * A goal-conditioned environment (Hindsight Experience Replay): each observation holds the achieved goal
+ * (what the state has reached) and the desired goal at fixed offsets, and the reward is a function of
+ * the two, so a transition can be rewarded again under any other goal.
+ */
+export interface GoalConditionedEnv extends VectorEnv {
+  readonly goalSpace: {
+    /** Offset of the achieved goal in an observation. */
+    achievedOffset: number;
+    /** Offset of the desired goal in an observation. */
+    goalOffset: number;
+    /** Length of both. */
+    size: number;
+  };
+  /** r(achieved, goal): the reward of a step that reaches `achieved` while the goal is `goal`. */
+  goalReward(achieved: Float32Array, achievedAt: number, goal: Float32Array, goalAt: number): number;
+  /** Whether reaching `achieved` ends the episode under `goal` (a terminal state, no bootstrap). */
+  goalReached(achieved: Float32Array, achievedAt: number, goal: Float32Array, goalAt: number): boolean;
+}
+
+export function isGoalConditionedEnv(env: VectorEnv): env is GoalConditionedEnv {
+  const candidate = env as Partial<GoalConditionedEnv>;
+  return typeof candidate.goalReward === 'function' && typeof candidate.goalSpace === 'object';
+}

@@ -10,6 +10,7 @@ import gae from './credit/gae.ts';
 import grpoCredit from './credit/grpo.ts';
 import hcaReturn from './credit/hca-return.ts';
 import hcaState from './credit/hca-state.ts';
+import her from './credit/her.ts';
 import monteCarlo from './credit/monte-carlo.ts';
 import rloo from './credit/rloo.ts';
 import turnLevel from './credit/turn-level.ts';
@@ -61,6 +62,7 @@ export const nodeLibrary: AnyNodeDefinition[] = [
   klGuard,
   hcaReturn,
   hcaState,
+  her,
   keyToDoor,
   shortcut,
   valuePrior,

@@ -1,11 +1,12 @@
 import { z } from 'zod';
 import { defineNode } from '../../src-main/engine/node-api.ts';
 import type { Rng } from '../../src-main/engine/rng.ts';
-import type { VectorEnv, VectorStep } from '../contracts.ts';
+import type { GoalConditionedEnv, VectorStep } from '../contracts.ts';
 
 /** Bit-flipping copies: `bits` holds the state, `goals` the goal, n bytes per copy. */
-export class BitFlipVector implements VectorEnv {
+export class BitFlipVector implements GoalConditionedEnv {
   readonly observationSize: number;
+  readonly goalSpace: { achievedOffset: number; goalOffset: number; size: number };
   readonly numActions: number;
   readonly bits: Uint8Array;
   readonly goals: Uint8Array;
@@ -26,6 +27,7 @@ export class BitFlipVector implements VectorEnv {
   ) {
     this.observationSize = 2 * n;
     this.numActions = n;
+    this.goalSpace = { achievedOffset: 0, goalOffset: n, size: n };
     this.bits = new Uint8Array(numEnvs * n);
     this.goals = new Uint8Array(numEnvs * n);
     this.elapsed = new Int32Array(numEnvs);
@@ -97,6 +99,16 @@ export class BitFlipVector implements VectorEnv {
     return this.result;
   }
 
+  goalReached(achieved: Float32Array, achievedAt: number, goal: Float32Array, goalAt: number): boolean {
+    for (let k = 0; k < this.n; k++) if (achieved[achievedAt + k] !== goal[goalAt + k]) return false;
+    return true;
+  }
+
+  /** The task's reward as a function of (achieved bits, goal bits): 0 at the goal, -1 elsewhere. */
+  goalReward(achieved: Float32Array, achievedAt: number, goal: Float32Array, goalAt: number): number {
+    return this.goalReached(achieved, achievedAt, goal, goalAt) ? 0 : -1;
+  }
+
   /** Share of flips that fixed a wrong bit, and share of ended episodes that reached the goal. */
   metrics(): Record<string, number> {
     if (this.actionsTaken > 0) this.last.optimal_action_rate = this.usefulActions / this.actionsTaken;
@@ -120,7 +132,9 @@ plain RL almost never sees a reward once n grows past ~15.
 - **Terminates** when state = goal; **truncates** after n steps (the time limit of the paper), not a
   terminal state. Copies reset automatically when their episode ends.
 - Metrics (published by the rollout): \`optimal_action_rate\` (share of flips of a bit that differs from
-  the goal) and \`success_rate\` (share of ended episodes that reached the goal) since the last iteration.`,
+  the goal) and \`success_rate\` (share of ended episodes that reached the goal) since the last iteration.
+- Goal-conditioned (for \`credit.her\`): the achieved goal is the state (observation 0..n-1), the goal sits
+  at n..2n-1, and r(achieved, goal) = 0 if they are equal, else -1 (ending the episode when equal).`,
   version: 1,
   inputs: [],
   outputs: [
