@@ -113,7 +113,14 @@ no credit). h is parameterised around the policy, h(.|x,y) = softmax(log pi(.|x)
 node by cross-entropy on the (x_s, x_{s+k+1}) -> a_s pairs of the last \`replayBatches\` batches. Each batch is
 scored before h trains on it. Steps of episodes the batch cut off are left out. Value targets: the
 Monte-Carlo returns. Classifier weights, Adam moments and replay are checkpointed. Metrics:
-classifier_loss, pairs, advantage_mean.`,
+classifier_loss, pairs, advantage_mean.
+
+Known limitation (differs from the paper's estimator): Theorem 1's Q estimate holds for trajectories
+drawn from x under pi, and the paper uses it in the all-actions gradient sum_a grad pi(a|x) Q(x,a)
+(= E[sum_k gamma^k R_k sum_a h(a|x,X_k) grad log pi(a|x)]). Here it is used as the advantage of the
+sampled action of the same trajectory, whose expectation is not the policy gradient in general, and the
+immediate reward is passed through h(a|x, x_{s+1}) instead of being credited as r(x, a): where the next
+state carries no evidence of the action (h = pi, e.g. a one-step bandit), the advantage is 0.`,
   version: 1,
   inputs: [
     {

@@ -162,6 +162,9 @@ reaches g' (terminal), otherwise its return is bootstrapped from V(s_end, g'):
 
   G'_t = sum_{k=t}^{T'} gamma^{k-t} r_k (+ gamma^{T'-t+1} V(s_{T'+1}, g') if g' was not reached)
 
+(Goals drawn from the episode's own states at or after t are always reached, so with 'final' and
+'future' the bootstrap term does not arise; it is kept for the general definition.)
+
 Relabelled data is off-policy: the actions were drawn from mu = pi(.|s, g), not pi(.|s, g'). The node
 re-evaluates the current policy on the relabelled observations and uses, per decision, the truncated
 importance weight (the per-decision form of Rauber et al.'s estimator, truncated as in V-trace, Espeholt

@@ -1,6 +1,7 @@
 /**
  * Credit-assignment comparisons (issue 4): return-conditioned HCA vs Monte-Carlo on the delayed-effect
- * task, and hindsight credit vs Monte-Carlo on key-to-door, each over several seeds. The graph builders
+ * task, hindsight credit vs Monte-Carlo on key-to-door, and HER vs GAE on bit flipping, each over several
+ * seeds. The graph builders
  * are shared with the integration tests, which run the same comparison on a CI-sized budget.
  * `benchCredit()` returns the printed figures (a Section per task); `npm run bench` prints them.
  */
@@ -194,11 +195,80 @@ export async function compareOnKeyToDoor(seeds: number[], iterations: number) {
   return rows;
 }
 
-function section(
-  title: string,
-  rows: Partial<Record<CreditKind, ThresholdResult[]>>,
-  notes: string[],
-): Section {
+/**
+ * Bit flipping (Andrychowicz et al. 2017): n bits, -1 per step, 0 at the goal, n steps per episode.
+ * Both arms: 64-unit tanh actor and critic over (bits, goal), PPO lr 1e-2 (4 epochs x 4 minibatches,
+ * entropy 0.01), 16 copies x `stepsPerEnv` steps per iteration. HER ('future', 8 relabels, weights
+ * truncated at 2) against GAE (gamma 0.98, lambda
+ * 0.95) on the same env steps.
+ */
+export const BIT_FLIP = {
+  n: 8,
+  numEnvs: 16,
+  stepsPerEnv: 16,
+  hidden: [64],
+  ppo: { lr: 0.01, epochs: 4, minibatches: 4, entropyCoef: 0.01, annealLr: false },
+  her: { strategy: 'future', relabels: 8, gamma: 0.98, maxRatio: 2 },
+  gae: { gamma: 0.98, lambda: 0.95 },
+  metric: 'rollout/success_rate',
+  // HER levels off near 0.5 success within 80 iterations (20k steps); GAE stays at chance (~0.02).
+  threshold: 0.3,
+};
+
+export type BitFlipArm = 'her' | 'gae';
+
+/** env.bit-flip -> actor + critic -> rollout -> (credit.her | credit.gae) -> PPO. */
+export function bitFlipPipeline(arm: BitFlipArm, iterations: number, o: Partial<typeof BIT_FLIP> = {}) {
+  const b = { ...BIT_FLIP, ...o };
+  const her = arm === 'her';
+  return {
+    format: 'agent-rl-studio/graph',
+    version: 1,
+    name: `bit-flip n=${b.n}: PPO + ${arm}`,
+    seed: 1,
+    run: { iterations, checkpointEvery: 0, backend: 'wasm' },
+    nodes: [
+      node('env', 'env.bit-flip', { n: b.n, numEnvs: b.numEnvs }, 0),
+      node('policy', 'agent.mlp-policy', { hidden: b.hidden, activation: 'tanh' }, 300),
+      node('value', 'value.mlp', { hidden: b.hidden }, 300, 200),
+      node('rollout', 'rollout.vector', { stepsPerEnv: b.stepsPerEnv, window: 100 }, 600),
+      node('credit', her ? 'credit.her' : 'credit.gae', her ? b.her : b.gae, 900),
+      node('ppo', 'trainer.ppo', b.ppo, 1200),
+    ],
+    edges: [
+      edge('env', 'env', 'policy', 'env'),
+      edge('env', 'env', 'value', 'env'),
+      edge('env', 'env', 'rollout', 'env'),
+      edge('policy', 'policy', 'rollout', 'policy'),
+      edge('value', 'value', 'rollout', 'value'),
+      edge('rollout', 'trajectories', 'credit', 'trajectories'),
+      ...(her
+        ? [
+            edge('env', 'env', 'credit', 'env'),
+            edge('policy', 'policy', 'credit', 'policy'),
+            edge('value', 'value', 'credit', 'value'),
+            edge('credit', 'trajectories', 'ppo', 'trajectories'),
+          ]
+        : [edge('rollout', 'trajectories', 'ppo', 'trajectories')]),
+      edge('credit', 'advantages', 'ppo', 'advantages'),
+      edge('policy', 'policy', 'ppo', 'policy'),
+      edge('value', 'value', 'ppo', 'value'),
+    ],
+  } as GraphFile;
+}
+
+export async function compareOnBitFlip(seeds: number[], iterations: number) {
+  const rows: Record<BitFlipArm, ThresholdResult[]> = { her: [], gae: [] };
+  for (const arm of ['her', 'gae'] as const) {
+    const graph = bitFlipPipeline(arm, iterations);
+    for (const seed of seeds) {
+      rows[arm].push(await episodesToThreshold(graph, seed, BIT_FLIP.metric, BIT_FLIP.threshold));
+    }
+  }
+  return rows;
+}
+
+function section(title: string, rows: Partial<Record<string, ThresholdResult[]>>, notes: string[]): Section {
   const out: string[][] = [];
   for (const [credit, results] of Object.entries(rows)) {
     if (!results?.length) continue;
@@ -218,12 +288,16 @@ function section(
 export async function benchCredit(seeds = [1, 2, 3, 4, 5]): Promise<Section[]> {
   const delayed = await compareOnDelayedEffect(seeds, 40);
   const keyToDoor = await compareOnKeyToDoor(seeds, 80);
+  const bitFlip = await compareOnBitFlip(seeds, 80);
   return [
     section('Key-to-door (3 key steps, 20 apple steps): GAE vs Monte-Carlo', keyToDoor, [
       `threshold: mean key rate over 3 iterations >= ${KEY_TO_DOOR.threshold}`,
     ]),
     section('Delayed effect (n=5, sigma=3): HCA-return vs Monte-Carlo', delayed, [
       `threshold: mean optimal-action rate over 3 iterations >= ${DELAYED_EFFECT.threshold}`,
+    ]),
+    section(`Bit flipping (n=${BIT_FLIP.n}, 80 x 256 env steps): HER vs GAE`, bitFlip, [
+      `threshold: mean success rate over 3 iterations >= ${BIT_FLIP.threshold}; final rate: last 3 iterations`,
     ]),
   ];
 }
