@@ -1,6 +1,13 @@
 import type * as TF from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { Adam } from '../../src-main/engine/nn/adam.ts';
+import {
+  HostMlpPass,
+  type HostPpoMinibatch,
+  type HostPpoOptions,
+  ppoLossHost,
+} from '../../src-main/engine/nn/host-ppo.ts';
+import { Mlp } from '../../src-main/engine/nn/mlp.ts';
 import { defineNode, type Tf } from '../../src-main/engine/node-api.ts';
 import type {
   Advantages,
@@ -106,7 +113,34 @@ const params = z.object({
     .default(0)
     .describe('Stop the epochs early past this approx KL (0 = off)'),
   adamEpsilon: z.number().positive().max(1).default(1e-5),
+  updateOn: z
+    .enum(['auto', 'host', 'tensor'])
+    .default('auto')
+    .describe(
+      'Where the update runs: host loops (same math, no per-op overhead) or TensorFlow.js ops; auto = host for one MLP actor and critic under 100k parameters',
+    ),
 });
+
+/** Below this many parameters (actor + critic) the host update beats tfjs's per-op overhead. */
+export const HOST_UPDATE_MAX_PARAMETERS = 100_000;
+
+/** The actor and critic MLPs when the update can run on the host, else undefined. */
+export function hostUpdateNets(
+  choice: 'auto' | 'host' | 'tensor',
+  policies: DiscretePolicy[],
+  value: ValueFunction | undefined,
+): { actor: Mlp; critic?: Mlp } | undefined {
+  if (choice === 'tensor' || policies.length !== 1) return undefined;
+  const actor = (policies[0] as { net?: unknown }).net;
+  const critic = (value as { net?: unknown } | undefined)?.net;
+  if (!(actor instanceof Mlp)) return undefined;
+  if (value && (value.input === 'state' || !(critic instanceof Mlp) || critic.outputSize !== 1))
+    return undefined;
+  const criticNet = critic instanceof Mlp ? critic : undefined;
+  const size = actor.parameterCount + (criticNet?.parameterCount ?? 0);
+  if (choice === 'auto' && size > HOST_UPDATE_MAX_PARAMETERS) return undefined;
+  return { actor, critic: criticNet };
+}
 
 export default defineNode({
   type: 'trainer.ppo',
@@ -127,6 +161,11 @@ Multi-agent batches (rollout.multi-agent, one row per agent): with one shared po
 agent (each trained on its own agent's rows) this is independent PPO (IPPO, de Witt et al. 2020); with a
 centralised critic (value.centralised), whose V(s) is fitted on the batch's global states, it is MAPPO
 (Yu et al. 2022).
+
+For small networks (one MLP actor and an MLP critic, under 100k parameters; \`updateOn\`) the update runs
+on the host: forward pass, the loss's exact gradient and backprop in typed-array loops, Adam on host copies
+of the weights, written back to the variables once per batch. Same math as the TensorFlow.js path (tested
+to agree within float32 rounding); it avoids the fixed per-op cost that dominates tiny networks.
 
 Metrics: policy_loss, value_loss, entropy, approx_kl, clip_fraction, explained_variance, grad_norm, lr.
 With a \`guard\` wired (e.g. \`safety.kl-guard\`), each minibatch's approx KL is passed to it and it may stop
@@ -175,6 +214,11 @@ the update or pause the run (metric \`guard_stop\`).`,
     const guard = ctx.inputs.guard as UpdateGuard | undefined;
     const variables = [...policies.flatMap((policy) => policy.variables), ...(value?.variables ?? [])];
     const optimiser = new Adam(tf, variables, { beta1: 0.9, beta2: 0.999, epsilon: p.adamEpsilon });
+    const hostNets = hostUpdateNets(p.updateOn, policies, value);
+    if (p.updateOn === 'host' && !hostNets)
+      throw new Error(
+        `${ctx.nodeId}.updateOn: 'host' needs one MLP policy and an MLP critic on observations`,
+      );
 
     return {
       async step(streams, info) {
@@ -200,86 +244,124 @@ the update or pause the run (metric \`guard_stop\`).`,
         let updates = 0;
         let stoppedEarly = 0;
         let guardVerdict: Exclude<GuardVerdict, { action: 'continue' }> | undefined;
-
-        for (let epoch = 0; epoch < p.epochs; epoch++) {
-          const order = ctx.rng.permutation(size);
-          const epochStats: TF.Tensor[] = [];
-          const gradNorms: number[] = [];
-          for (let start = 0; start + mb <= size; start += mb) {
-            await ctx.control.point();
-            const rows = layout.arrange(order, start, mb);
-            for (let k = 0; k < mb; k++) {
-              const i = rows[k];
-              if (layout.centralised) layout.copyCriticInput(i, mbCritic, k);
-              mbObs.set(batch.observations.subarray(i * d, (i + 1) * d), k * d);
-              mbActions[k] = batch.actions[i];
-              mbLogProbs[k] = batch.logProbs[i];
-              mbAdvantages[k] = credit.advantages[i];
-              mbReturns[k] = credit.returns[i];
-              mbValues[k] = batch.values[i];
-            }
-            const adv = p.normaliseAdvantages ? normalise(mbAdvantages) : mbAdvantages;
-            const { grads, diagnostics } = tf.tidy(() => {
-              const obs = tf.tensor2d(mbObs, [mb, d]);
-              const inputs = {
-                actions: tf.tensor1d(mbActions, 'int32'),
-                oldLogProbs: tf.tensor1d(mbLogProbs),
-                advantages: tf.tensor1d(adv),
-                oldValues: tf.tensor1d(mbValues),
-                returns: tf.tensor1d(mbReturns),
-              };
-              let kept: TF.Tensor | undefined;
-              const result = tf.variableGrads(() => {
-                const parts = ppoLoss(
-                  tf,
+        const host = hostNets ? await HostUpdate.start(hostNets, mb) : undefined;
+        const lossOptions = {
+          clip: p.clip,
+          clipValueLoss: p.clipValueLoss,
+          entropyCoef: p.entropyCoef,
+          valueCoef: p.valueCoef,
+        };
+        try {
+          for (let epoch = 0; epoch < p.epochs; epoch++) {
+            const order = ctx.rng.permutation(size);
+            const epochStats: TF.Tensor[] = [];
+            const hostStats: ArrayLike<number>[] = [];
+            const gradNorms: number[] = [];
+            for (let start = 0; start + mb <= size; start += mb) {
+              await ctx.control.point();
+              const rows = layout.arrange(order, start, mb);
+              for (let k = 0; k < mb; k++) {
+                const i = rows[k];
+                if (layout.centralised) layout.copyCriticInput(i, mbCritic, k);
+                mbObs.set(batch.observations.subarray(i * d, (i + 1) * d), k * d);
+                mbActions[k] = batch.actions[i];
+                mbLogProbs[k] = batch.logProbs[i];
+                mbAdvantages[k] = credit.advantages[i];
+                mbReturns[k] = credit.returns[i];
+                mbValues[k] = batch.values[i];
+              }
+              const adv = p.normaliseAdvantages ? normalise(mbAdvantages) : mbAdvantages;
+              if (host) {
+                const stats = host.lossAndGradients(
+                  mbObs,
                   {
-                    ...inputs,
-                    logits: layout.logits(tf, policies, obs),
-                    values: value?.values(
-                      layout.centralised ? tf.tensor2d(mbCritic, [mb, layout.criticWidth]) : obs,
-                    ),
+                    count: mb,
+                    actions: mbActions,
+                    oldLogProbs: mbLogProbs,
+                    advantages: adv,
+                    oldValues: mbValues,
+                    returns: mbReturns,
                   },
-                  {
-                    clip: p.clip,
-                    clipValueLoss: p.clipValueLoss,
-                    entropyCoef: p.entropyCoef,
-                    valueCoef: p.valueCoef,
-                  },
+                  lossOptions,
                 );
-                // Kept past the gradient scope, which frees everything else made inside it.
-                kept = tf.keep(tf.stack(parts.slice(1)));
-                return parts[0];
-              }, variables);
-              return { grads: variables.map((v) => result.grads[v.name]), diagnostics: kept! };
-            });
-            gradNorms.push(await optimiser.apply(grads, lr, p.maxGradNorm));
-            tf.dispose(grads);
-            const stats = diagnostics;
-            epochStats.push(stats);
-            updates += 1;
-            if (guard) {
-              // One host read per minibatch, paid only when a guard is wired.
-              const where = { iteration: info.iteration, epoch, minibatch: epochStats.length - 1 };
-              const verdict = guard.afterMinibatch((await stats.data())[3], where);
-              if (verdict.action !== 'continue') {
-                guardVerdict = verdict;
-                break;
+                gradNorms.push(optimiser.applyHost(host.params, host.grads, lr, p.maxGradNorm));
+                hostStats.push(stats);
+                updates += 1;
+                if (guard) {
+                  const where = { iteration: info.iteration, epoch, minibatch: hostStats.length - 1 };
+                  const verdict = guard.afterMinibatch(stats[3], where);
+                  if (verdict.action !== 'continue') {
+                    guardVerdict = verdict;
+                    break;
+                  }
+                }
+                continue;
+              }
+              const { grads, diagnostics } = tf.tidy(() => {
+                const obs = tf.tensor2d(mbObs, [mb, d]);
+                const inputs = {
+                  actions: tf.tensor1d(mbActions, 'int32'),
+                  oldLogProbs: tf.tensor1d(mbLogProbs),
+                  advantages: tf.tensor1d(adv),
+                  oldValues: tf.tensor1d(mbValues),
+                  returns: tf.tensor1d(mbReturns),
+                };
+                let kept: TF.Tensor | undefined;
+                const result = tf.variableGrads(() => {
+                  const parts = ppoLoss(
+                    tf,
+                    {
+                      ...inputs,
+                      logits: layout.logits(tf, policies, obs),
+                      values: value?.values(
+                        layout.centralised ? tf.tensor2d(mbCritic, [mb, layout.criticWidth]) : obs,
+                      ),
+                    },
+                    {
+                      clip: p.clip,
+                      clipValueLoss: p.clipValueLoss,
+                      entropyCoef: p.entropyCoef,
+                      valueCoef: p.valueCoef,
+                    },
+                  );
+                  // Kept past the gradient scope, which frees everything else made inside it.
+                  kept = tf.keep(tf.stack(parts.slice(1)));
+                  return parts[0];
+                }, variables);
+                return { grads: variables.map((v) => result.grads[v.name]), diagnostics: kept! };
+              });
+              gradNorms.push(await optimiser.apply(grads, lr, p.maxGradNorm));
+              tf.dispose(grads);
+              const stats = diagnostics;
+              epochStats.push(stats);
+              updates += 1;
+              if (guard) {
+                // One host read per minibatch, paid only when a guard is wired.
+                const where = { iteration: info.iteration, epoch, minibatch: epochStats.length - 1 };
+                const verdict = guard.afterMinibatch((await stats.data())[3], where);
+                if (verdict.action !== 'continue') {
+                  guardVerdict = verdict;
+                  break;
+                }
               }
             }
+            const read = host ? hostStats : await Promise.all(epochStats.map((t) => t.data()));
+            for (const t of epochStats) t.dispose();
+            let epochKl = 0;
+            read.forEach((r, i) => {
+              for (let k = 0; k < 5; k++) sums[k] += r[k];
+              sums[5] += gradNorms[i];
+              epochKl += r[3];
+            });
+            if (p.targetKl > 0 && epochKl / read.length > p.targetKl) {
+              stoppedEarly = 1;
+              break;
+            }
+            if (guardVerdict) break;
           }
-          const read = await Promise.all(epochStats.map((t) => t.data()));
-          for (const t of epochStats) t.dispose();
-          let epochKl = 0;
-          read.forEach((r, i) => {
-            for (let k = 0; k < 5; k++) sums[k] += r[k];
-            sums[5] += gradNorms[i];
-            epochKl += r[3];
-          });
-          if (p.targetKl > 0 && epochKl / read.length > p.targetKl) {
-            stoppedEarly = 1;
-            break;
-          }
-          if (guardVerdict) break;
+        } finally {
+          // Also on a stop mid-batch, so the variables hold every update Adam has counted.
+          host?.finish();
         }
         const mean = (k: number) => sums[k] / Math.max(1, updates);
         return {
@@ -306,3 +388,66 @@ the update or pause the run (metric \`guard_stop\`).`,
     };
   },
 });
+
+/** One batch's update on the host: weights read once, written back once (see host-ppo.ts). */
+class HostUpdate {
+  readonly params: Float32Array[];
+  readonly grads: Float32Array[];
+  private readonly actorPass: HostMlpPass;
+  private readonly criticPass?: HostMlpPass;
+  private readonly actorCount: number;
+
+  private constructor(
+    private readonly nets: { actor: Mlp; critic?: Mlp },
+    params: Float32Array[],
+    actorCount: number,
+    batch: number,
+  ) {
+    this.params = params;
+    this.actorCount = actorCount;
+    this.grads = params.map((a) => new Float32Array(a.length));
+    this.actorPass = new HostMlpPass(nets.actor.spec.sizes, nets.actor.spec.activation, batch);
+    if (nets.critic)
+      this.criticPass = new HostMlpPass(nets.critic.spec.sizes, nets.critic.spec.activation, batch);
+  }
+
+  static async start(nets: { actor: Mlp; critic?: Mlp }, batch: number): Promise<HostUpdate> {
+    const actor = await nets.actor.readParams();
+    const critic = nets.critic ? await nets.critic.readParams() : [];
+    return new HostUpdate(nets, [...actor, ...critic], actor.length, batch);
+  }
+
+  /** Loss diagnostics [policy, value, entropy, approxKl, clipFraction]; gradients into `grads`. */
+  lossAndGradients(
+    observations: Float32Array,
+    x: HostPpoMinibatch,
+    o: HostPpoOptions,
+  ): [number, number, number, number, number] {
+    const actorParams = this.params.slice(0, this.actorCount);
+    const criticParams = this.params.slice(this.actorCount);
+    const logits = this.actorPass.forward(actorParams, observations, x.count);
+    const values = this.criticPass?.forward(criticParams, observations, x.count);
+    const stats = ppoLossHost(
+      logits,
+      this.nets.actor.outputSize,
+      values,
+      x,
+      o,
+      this.actorPass.outputGradient(),
+      this.criticPass?.outputGradient(),
+    );
+    this.actorPass.backward(x.count);
+    this.criticPass?.backward(x.count);
+    const all = [...this.actorPass.grads, ...(this.criticPass?.grads ?? [])];
+    // Rounded to float32, as the tensor path's gradients are, before the norm and Adam.
+    all.forEach((g, i) => {
+      this.grads[i].set(g);
+    });
+    return stats;
+  }
+
+  finish(): void {
+    this.nets.actor.writeParams(this.params.slice(0, this.actorCount));
+    this.nets.critic?.writeParams(this.params.slice(this.actorCount));
+  }
+}

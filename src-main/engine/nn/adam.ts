@@ -34,32 +34,48 @@ export class Adam {
    * gradients.
    */
   async apply(grads: TF.Tensor[], lr: number, maxGradNorm = Number.POSITIVE_INFINITY): Promise<number> {
-    const { beta1, beta2, epsilon } = this.options;
     const [gradData, paramData] = await Promise.all([
       Promise.all(grads.map((g) => g.data() as Promise<Float32Array>)),
       Promise.all(this.params.map((p) => p.data() as Promise<Float32Array>)),
     ]);
+    const updated = paramData.map((a) => Float32Array.from(a));
+    const norm = this.applyHost(updated, gradData, lr, maxGradNorm);
+    this.params.forEach((param, i) => {
+      const value = this.tf.tensor(updated[i], param.shape);
+      param.assign(value);
+      value.dispose();
+    });
+    return norm;
+  }
+
+  /**
+   * The same update on host copies of the parameters (aligned to `params`), in place: the host PPO path
+   * keeps the weights on the host for a whole batch and writes the variables once. Returns the norm.
+   */
+  applyHost(
+    params: Float32Array[],
+    grads: ArrayLike<number>[],
+    lr: number,
+    maxGradNorm = Number.POSITIVE_INFINITY,
+  ): number {
+    const { beta1, beta2, epsilon } = this.options;
     let squares = 0;
-    for (const g of gradData) for (let k = 0; k < g.length; k++) squares += g[k] * g[k];
+    for (const g of grads) for (let k = 0; k < g.length; k++) squares += g[k] * g[k];
     const norm = Math.sqrt(squares);
     const scale = Number.isFinite(maxGradNorm) ? Math.min(1, maxGradNorm / (norm + 1e-6)) : 1;
     this.step += 1;
     const stepSize = lr / (1 - beta1 ** this.step);
     const correction2 = Math.sqrt(1 - beta2 ** this.step);
-    this.params.forEach((param, i) => {
-      const g = gradData[i];
+    params.forEach((updated, i) => {
+      const g = grads[i];
       const m = this.m[i];
       const v = this.v[i];
-      const updated = Float32Array.from(paramData[i]);
       for (let k = 0; k < updated.length; k++) {
         const gk = g[k] * scale;
         m[k] = beta1 * m[k] + (1 - beta1) * gk;
         v[k] = beta2 * v[k] + (1 - beta2) * gk * gk;
         updated[k] -= (stepSize * m[k]) / (Math.sqrt(v[k]) / correction2 + epsilon);
       }
-      const value = this.tf.tensor(updated, param.shape);
-      param.assign(value);
-      value.dispose();
     });
     return norm;
   }

@@ -6,6 +6,7 @@
 import type * as TF from '@tensorflow/tfjs';
 import { NonFiniteError, type Tf } from '../node-api.ts';
 import type { Rng } from '../rng.ts';
+import { matMulTransposed, transposeInto } from './host-ppo.ts';
 import { orthogonal } from './init.ts';
 
 export type Activation = 'tanh' | 'relu';
@@ -20,7 +21,10 @@ export interface MlpSpec {
 export class Mlp {
   readonly variables: TF.Variable[] = [];
   private host: Float32Array[] = [];
-  private scratch: Float64Array[];
+  /** Per layer, the host weights transposed to [out, in] as float64, for the blocked host matMul. */
+  private hostT: Float64Array[] = [];
+  private scratch: Float64Array[] = [];
+  private scratchRows = 0;
 
   constructor(
     private readonly tf: Tf,
@@ -36,7 +40,17 @@ export class Mlp {
       this.variables.push(variableFrom(tf, tf.zeros([sizes[l + 1]])));
       this.host.push(w, new Float32Array(sizes[l + 1]));
     }
-    this.scratch = sizes.map((s) => new Float64Array(s));
+    this.refreshTransposed();
+  }
+
+  private refreshTransposed(): void {
+    const { sizes } = this.spec;
+    this.hostT = [];
+    for (let l = 0; l + 1 < sizes.length; l++) {
+      const t = new Float64Array(sizes[l] * sizes[l + 1]);
+      transposeInto(this.host[2 * l], sizes[l], sizes[l + 1], t);
+      this.hostT.push(t);
+    }
   }
 
   get inputSize(): number {
@@ -71,6 +85,7 @@ export class Mlp {
       }
     });
     this.host = arrays;
+    this.refreshTransposed();
   }
 
   /** Host forward pass for `count` rows of `input` (row-major); writes [count, out] into `out`. */
@@ -78,30 +93,50 @@ export class Mlp {
     const sizes = this.spec.sizes;
     const layers = sizes.length - 1;
     const tanh = this.spec.activation === 'tanh';
-    const outSize = sizes[layers];
-    for (let row = 0; row < count; row++) {
-      let prev = this.scratch[0];
-      const base = inputOffset + row * sizes[0];
-      for (let i = 0; i < sizes[0]; i++) prev[i] = input[base + i];
-      for (let l = 0; l < layers; l++) {
-        const w = this.host[2 * l];
-        const b = this.host[2 * l + 1];
-        const nIn = sizes[l];
-        const nOut = sizes[l + 1];
-        const next = this.scratch[l + 1];
-        for (let j = 0; j < nOut; j++) next[j] = b[j];
-        for (let i = 0; i < nIn; i++) {
-          const x = prev[i];
-          const rowW = i * nOut;
-          for (let j = 0; j < nOut; j++) next[j] += x * w[rowW + j];
-        }
-        if (l + 1 < layers) {
-          for (let j = 0; j < nOut; j++) next[j] = tanh ? Math.tanh(next[j]) : Math.max(next[j], 0);
-        }
-        prev = next;
-      }
-      for (let j = 0; j < outSize; j++) out[row * outSize + j] = prev[j];
+    if (this.scratchRows < count) {
+      this.scratch = sizes.map((s) => new Float64Array(s * count));
+      this.scratchRows = count;
     }
+    const x = this.scratch[0];
+    for (let k = 0; k < count * sizes[0]; k++) x[k] = input[inputOffset + k];
+    for (let l = 0; l < layers; l++) {
+      const nOut = sizes[l + 1];
+      const z = this.scratch[l + 1];
+      matMulTransposed(this.scratch[l], count, this.hostT[l], nOut, sizes[l], z);
+      const b = this.host[2 * l + 1];
+      const hidden = l + 1 < layers;
+      for (let r = 0; r < count; r++) {
+        const o = r * nOut;
+        for (let j = 0; j < nOut; j++) {
+          const v = z[o + j] + b[j];
+          z[o + j] = hidden ? (tanh ? Math.tanh(v) : v > 0 ? v : 0) : v;
+        }
+      }
+    }
+    const y = this.scratch[layers];
+    for (let k = 0; k < count * sizes[layers]; k++) out[k] = y[k];
+  }
+
+  /** Copies of the current weights [W0, b0, W1, b1, ...], for an update done on the host. */
+  async readParams(): Promise<Float32Array[]> {
+    const arrays = await Promise.all(this.variables.map((v) => v.data() as Promise<Float32Array>));
+    return arrays.map((a) => Float32Array.from(a));
+  }
+
+  /** Write weights updated on the host back into the variables (and the host copy used for acting). */
+  writeParams(arrays: Float32Array[]): void {
+    this.variables.forEach((v, i) => {
+      const value = this.tf.tensor(arrays[i], v.shape);
+      v.assign(value);
+      value.dispose();
+      this.host[i] = Float32Array.from(arrays[i]);
+    });
+    this.refreshTransposed();
+  }
+
+  /** Number of trainable parameters. */
+  get parameterCount(): number {
+    return this.variables.reduce((n, v) => n + v.size, 0);
   }
 
   /** The current weights (read from the variables, not the host copy of the last sync). */
@@ -120,6 +155,7 @@ export class Mlp {
       value.dispose();
       this.host[i] = data;
     });
+    this.refreshTransposed();
   }
 
   dispose(): void {
