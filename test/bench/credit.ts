@@ -1,7 +1,7 @@
 /**
  * Credit-assignment comparisons (issue 4): return-conditioned HCA vs Monte-Carlo on the delayed-effect
- * task, hindsight credit vs Monte-Carlo on key-to-door, and HER vs GAE on bit flipping, each over several
- * seeds. The graph builders
+ * task, hindsight credit vs Monte-Carlo on key-to-door, state-conditioned HCA vs Monte-Carlo on the
+ * shortcut chain, and HER vs GAE on bit flipping, each over several seeds. The graph builders
  * are shared with the integration tests, which run the same comparison on a CI-sized budget.
  * `benchCredit()` returns the printed figures (a Section per task); `npm run bench` prints them.
  */
@@ -196,6 +196,39 @@ export async function compareOnKeyToDoor(seeds: number[], iterations: number) {
 }
 
 /**
+ * The shortcut chain of Harutyunyan et al. (2019): n = 5 states, the shortcut jumps to the end with
+ * probability 1 - eps = 0.7. 8 copies x 10 steps per iteration, tabular policy (one-hot observations, no
+ * hidden layer), PPO lr 1e-2 without advantage normalisation; state-conditioned HCA (tabular h) against
+ * the Monte-Carlo return minus a learned V. Metric: the share of decisions that took the shortcut.
+ */
+export const SHORTCUT = {
+  env: { type: 'env.shortcut', params: { numEnvs: 8, n: 5, eps: 0.3 } },
+  stepsPerEnv: 10,
+  hidden: [] as number[],
+  ppo: { lr: 0.01, normaliseAdvantages: false },
+  hca: { hidden: [] as number[] },
+  metric: 'rollout/optimal_action_rate',
+  threshold: 0.9,
+};
+
+export function shortcutPipeline(credit: 'hca-state' | 'monte-carlo', iterations: number) {
+  const { env, stepsPerEnv, hidden, ppo, hca } = SHORTCUT;
+  const creditParams = credit === 'hca-state' ? hca : {};
+  return creditPipeline({ env, stepsPerEnv, hidden, ppo, credit, creditParams }, iterations);
+}
+
+export async function compareOnShortcut(seeds: number[], iterations: number) {
+  const rows: Partial<Record<CreditKind, ThresholdResult[]>> = { 'hca-state': [], 'monte-carlo': [] };
+  for (const credit of ['hca-state', 'monte-carlo'] as const) {
+    const graph = shortcutPipeline(credit, iterations);
+    for (const seed of seeds) {
+      rows[credit]?.push(await episodesToThreshold(graph, seed, SHORTCUT.metric, SHORTCUT.threshold));
+    }
+  }
+  return rows;
+}
+
+/**
  * Bit flipping (Andrychowicz et al. 2017): n bits, -1 per step, 0 at the goal, n steps per episode.
  * Both arms: 64-unit tanh actor and critic over (bits, goal), PPO lr 1e-2 (4 epochs x 4 minibatches,
  * entropy 0.01), 16 copies x `stepsPerEnv` steps per iteration. HER ('future', 8 relabels, weights
@@ -288,6 +321,7 @@ function section(title: string, rows: Partial<Record<string, ThresholdResult[]>>
 export async function benchCredit(seeds = [1, 2, 3, 4, 5]): Promise<Section[]> {
   const delayed = await compareOnDelayedEffect(seeds, 40);
   const keyToDoor = await compareOnKeyToDoor(seeds, 80);
+  const shortcut = await compareOnShortcut(seeds, 40);
   const bitFlip = await compareOnBitFlip(seeds, 80);
   return [
     section('Key-to-door (3 key steps, 20 apple steps): GAE vs Monte-Carlo', keyToDoor, [
@@ -295,6 +329,9 @@ export async function benchCredit(seeds = [1, 2, 3, 4, 5]): Promise<Section[]> {
     ]),
     section('Delayed effect (n=5, sigma=3): HCA-return vs Monte-Carlo', delayed, [
       `threshold: mean optimal-action rate over 3 iterations >= ${DELAYED_EFFECT.threshold}`,
+    ]),
+    section('Shortcut (n=5, eps=0.3): HCA-state vs Monte-Carlo', shortcut, [
+      `threshold: mean shortcut rate over 3 iterations >= ${SHORTCUT.threshold}`,
     ]),
     section(`Bit flipping (n=${BIT_FLIP.n}, 80 x 256 env steps): HER vs GAE`, bitFlip, [
       `threshold: mean success rate over 3 iterations >= ${BIT_FLIP.threshold}; final rate: last 3 iterations`,
