@@ -45,9 +45,9 @@ describe('template: hindsight credit vs Monte-Carlo (delayed effect)', () => {
     expect(compileGraph(graph, createRegistry()).diagnostics).toEqual([]);
   });
 
-  // CI budget: seeds 1 and 2 (HCA 264 vs MC 552 episodes; HCA 480 vs MC never). Seed 3 goes the other
-  // way (HCA never within 30 iterations, MC 240): the 5-seed median comparison is in the bench.
-  it.each([1, 2])(
+  // Episodes to the threshold, HCA vs MC: seed 1 264 vs 552, seed 2 480 vs never, seed 3 never (within
+  // 30 iterations) vs 240; the 5-seed comparison is in the bench.
+  it.each([1, 2, 3])(
     'seed %i: trains to the card’s promise',
     async (seed) => {
       const series: Record<string, number[]> = {};
@@ -96,7 +96,7 @@ describe('template: hindsight credit vs Monte-Carlo (delayed effect)', () => {
   );
 
   it('HCA reaches the threshold in fewer episodes than Monte-Carlo (median over the seeds)', () => {
-    expect(results).toHaveLength(2);
+    expect(results).toHaveLength(3);
     expect(median(results.map((r) => r.hca))).toBeLessThan(median(results.map((r) => r.mc)));
   });
 });
