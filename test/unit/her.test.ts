@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { isGoalConditionedEnv, type VectorTrajectories } from '../../nodes/contracts.ts';
-import { importanceWeight, relabelGoals } from '../../nodes/credit/her.ts';
+import herNode, { importanceWeight, relabelGoals } from '../../nodes/credit/her.ts';
 import { BitFlipVector } from '../../nodes/environment/bit-flip.ts';
 import { Rng } from '../../src-main/engine/rng.ts';
 
@@ -102,5 +102,13 @@ describe('credit.her goal relabelling', () => {
     expect(importanceWeight(Math.log(0.6), Math.log(0.3), 2)).toBeCloseTo(2, 6);
     expect(importanceWeight(Math.log(0.2), Math.log(0.4), 2)).toBeCloseTo(0.5, 6);
     expect(importanceWeight(Math.log(0.9), Math.log(0.1), 2)).toBe(2);
+  });
+
+  it('names the node and field when the environment is not goal-conditioned', async () => {
+    const plainEnv = { nodeId: 'env', numEnvs: 1, observationSize: 4, numActions: 2 };
+    const ctx = { nodeId: 'her', inputs: { env: plainEnv }, rng: new Rng(1) };
+    await expect((async () => herNode.create(herNode.params.parse({}), ctx as never))()).rejects.toThrow(
+      'her.env: the environment is not goal-conditioned',
+    );
   });
 });
