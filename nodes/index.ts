@@ -22,9 +22,9 @@ import cooperativeMeet from './environment/cooperative-meet.ts';
 import countdown from './environment/countdown.ts';
 import delayedEffect from './environment/delayed-effect.ts';
 import keyToDoor from './environment/key-to-door.ts';
-import shortcut from './environment/shortcut.ts';
 import matrixGame from './environment/matrix-game.ts';
 import safetyGridworld from './environment/safety-gridworld.ts';
+import shortcut from './environment/shortcut.ts';
 import groupRollout from './rollout/group-rollout.ts';
 import rolloutMix from './rollout/mix.ts';
 import multiAgentRollout from './rollout/multi-agent-rollout.ts';
@@ -46,7 +46,6 @@ import worldLatent from './world/latent.ts';
 export const nodeLibrary: AnyNodeDefinition[] = [
   cartpole,
   mlpPolicy,
-  hfLlm,
   vectorRollout,
   gae,
   mlpValue,
@@ -75,6 +74,7 @@ export const nodeLibrary: AnyNodeDefinition[] = [
   centralisedValue,
   counterfactual,
   llm,
+  hfLlm,
   calculatorTool,
   countdown,
   groupRollout,
