@@ -275,6 +275,84 @@ describe.skipIf(!haveSwiftShader)('WebGPU backend on SwiftShader', () => {
   }, 300_000);
 });
 
+/** SFT then GRPO with the transformer agent on the calculator task, tiny: the LLM path on each backend. */
+function llmGraph(backend: 'wasm' | 'webgpu') {
+  const node = (id: string, type: string, params: Record<string, unknown>) => ({
+    id,
+    type,
+    typeVersion: 1,
+    params,
+    position: { x: 0, y: 0 },
+  });
+  const edge = (from: string, fromPort: string, to: string, toPort: string) => ({
+    from: { node: from, port: fromPort },
+    to: { node: to, port: toPort },
+  });
+  return {
+    format: 'agent-rl-studio/graph',
+    version: 1,
+    name: 'LLM on two backends',
+    seed: 3,
+    run: { iterations: 2, checkpointEvery: 0, backend },
+    nodes: [
+      node('calc', 'env.calculator-tool', {}),
+      node('agent', 'agent.llm', { layers: 1, width: 32, heads: 2, context: 80, activation: 'relu' }),
+      node('sft', 'trainer.sft', { iterations: 1, stepsPerIteration: 1, batchSize: 8, datasetSize: 32 }),
+      node('rollout', 'rollout.group', {
+        promptsPerIteration: 2,
+        groupSize: 2,
+        maxNewTokens: 10,
+        startIteration: 1,
+        evalEvery: 0,
+      }),
+      node('credit', 'credit.grpo', {}),
+      node('grpo', 'trainer.grpo', { lr: 1e-3, beta: 0.04, minibatches: 2, epochs: 1 }),
+    ],
+    edges: [
+      edge('agent', 'policy', 'sft', 'policy'),
+      edge('calc', 'env', 'sft', 'env'),
+      edge('calc', 'env', 'rollout', 'env'),
+      edge('agent', 'policy', 'rollout', 'policy'),
+      edge('rollout', 'trajectories', 'credit', 'trajectories'),
+      edge('agent', 'policy', 'grpo', 'policy'),
+      edge('rollout', 'trajectories', 'grpo', 'trajectories'),
+      edge('credit', 'advantages', 'grpo', 'advantages'),
+    ],
+  };
+}
+
+describe.skipIf(!haveSwiftShader)('the LLM agent on WebGPU (SwiftShader)', () => {
+  it('SFT and GRPO steps give the losses of WebAssembly, without leaking tensors', async () => {
+    const run = async (backend: 'wasm' | 'webgpu') => {
+      await startBackend(backend);
+      const before = tf.memory().numTensors;
+      const result = await executeRun({ graph: llmGraph(backend), registry: createRegistry() });
+      expect(result.status, result.error?.message).toBe('finished');
+      expect(result.backend).toBe(backend);
+      expect(tf.memory().numTensors, `${backend} leaked tensors`).toBe(before);
+      return result.metrics;
+    };
+    const wasm = await run('wasm');
+    const gpu = await run('webgpu');
+    const compare = (iteration: number, name: string) => {
+      const a = wasm[iteration]!.metrics[name]!;
+      const b = gpu[iteration]!.metrics[name]!;
+      expect(Number.isFinite(a), `${name} at ${iteration}`).toBe(true);
+      // float32 on both; sampling on the host from the same logits up to ~1e-5: same tokens, close losses.
+      expect(
+        Math.abs(a - b),
+        `${name} at iteration ${iteration}: wasm ${a} vs webgpu ${b}`,
+      ).toBeLessThanOrEqual(2e-3 * Math.max(1, Math.abs(a)));
+    };
+    compare(0, 'sft/sft_loss');
+    for (const iteration of [1]) {
+      compare(iteration, 'grpo/policy_loss');
+      compare(iteration, 'grpo/kl');
+      compare(iteration, 'grpo/entropy');
+    }
+  }, 300_000);
+});
+
 describe('WebGPU backend without an adapter', () => {
   it('refuses to start the run, naming the backend and how to get an adapter', async () => {
     const out = await mkdtemp(path.join(tmpdir(), 'studio-nogpu-'));
