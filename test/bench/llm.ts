@@ -13,7 +13,7 @@ import { generateBatch } from '../../nodes/agent/llm/generate.ts';
 import { LlmPolicy } from '../../nodes/agent/llm/policy.ts';
 import { createRegistry } from '../../nodes/index.ts';
 import { startBackend } from '../../src-main/engine/backend.ts';
-import type { GraphFile } from '../../src-main/engine/graph/types.ts';
+import type { BackendName, GraphFile } from '../../src-main/engine/graph/types.ts';
 import { Adam } from '../../src-main/engine/nn/adam.ts';
 import { Rng } from '../../src-main/engine/rng.ts';
 import { executeRun } from '../../src-main/engine/runtime/run.ts';
@@ -41,13 +41,26 @@ export interface TokenRates {
   parameters: number;
 }
 
-/** Our tokens/s on the reference's protocol: batch 16 x context 128 training steps; 32-token prompts + 64 new. */
-export async function measureTokenRates(): Promise<TokenRates> {
-  const { tf } = await startBackend('wasm');
+/** A larger preset for GPUs: 8 layers x 512 wide, context 256 (about 25M parameters). */
+export const LARGE_SHAPE = { layers: 8, width: 512, heads: 8, context: 256, activation: 'gelu' as const };
+
+export interface TokenRateOptions {
+  backend?: BackendName;
+  shape?: typeof DEFAULT_SHAPE;
+  /** Timed training steps (after two warm-up steps). */
+  trainSteps?: number;
+  newTokens?: number;
+}
+
+/** Our tokens/s on the reference's protocol: batch 16 x context training steps; 32-token prompts + new tokens. */
+export async function measureTokenRates(o: TokenRateOptions = {}): Promise<TokenRates> {
+  const shape = o.shape ?? DEFAULT_SHAPE;
+  const newTokens = o.newTokens ?? NEW_TOKENS;
+  const { tf } = await startBackend(o.backend ?? 'wasm');
   const rng = new Rng(0);
-  const policy = new LlmPolicy(tf, 'bench', DEFAULT_SHAPE, rng);
+  const policy = new LlmPolicy(tf, 'bench', shape, rng);
   const vocab = policy.tokenizer.vocabSize;
-  const t = DEFAULT_SHAPE.context + 1;
+  const t = shape.context + 1;
   const data = Int32Array.from({ length: BATCH * t }, () => rng.int(vocab));
   const adam = new Adam(tf, policy.variables);
   const trainStep = async () => {
@@ -65,23 +78,22 @@ export async function measureTokenRates(): Promise<TokenRates> {
     tf.dispose(grads);
   };
   for (let i = 0; i < 2; i++) await trainStep();
-  const steps = 8;
+  const steps = o.trainSteps ?? 8;
   let started = performance.now();
   for (let i = 0; i < steps; i++) await trainStep();
-  const trainTokensPerSecond =
-    (steps * BATCH * DEFAULT_SHAPE.context) / ((performance.now() - started) / 1000);
+  const trainTokensPerSecond = (steps * BATCH * shape.context) / ((performance.now() - started) / 1000);
 
   const prompts = Array.from({ length: BATCH }, () =>
     Int32Array.from({ length: PROMPT }, () => 2 + rng.int(vocab - 2)),
   );
-  const options = { maxNewTokens: NEW_TOKENS, temperature: 1, stop: [] };
+  const options = { maxNewTokens: newTokens, temperature: 1, stop: [] };
   const decode = (x: ArrayLike<number>) => policy.tokenizer.decode(x);
   const rates: number[] = [];
   for (const useCache of [true, false]) {
     await generateBatch(tf, policy.model, prompts, options, rng, decode, useCache);
     started = performance.now();
     await generateBatch(tf, policy.model, prompts, options, rng, decode, useCache);
-    rates.push((BATCH * NEW_TOKENS) / ((performance.now() - started) / 1000));
+    rates.push((BATCH * newTokens) / ((performance.now() - started) / 1000));
   }
   const parameters = policy.variables.reduce((s, v) => s + v.size, 0);
   policy.dispose();

@@ -3,6 +3,7 @@
  * Sections (all by default, in this order):
  *   ppo        PPO on CartPole vs the PyTorch reference (steps/s, steps and seconds to solve)
  *   llm        the LLM agent: generation/training tokens/s vs PyTorch, and the calculator headline run
+ *   backends   the LLM agent's tokens/s on each available backend, default size and a 25M GPU preset
  *   hf         a 135M-parameter open-weight model shape: generation and LoRA training tokens/s
  *   credit     HCA vs Monte-Carlo (delayed effect), key-to-door, 5 seeds
  *   dyna       Dyna (world model + imagined rollouts) vs model-free: real steps to solve CartPole
@@ -10,9 +11,11 @@
  *   canvas     the editor with a 500-node graph in Chromium (load time, drag frame time)
  *   ui         the renderer's longest main-thread task while a run streams at full speed
  * Flags: --only ppo,llm  --seeds 1,2,3  --steps 300000  --skip-reference  --quick (shorter LLM part)
+ *        --software-gpu (also measure a software WebGPU adapter)
  */
 import os from 'node:os';
 import { parseArgs } from 'node:util';
+import { benchBackends } from './backends.ts';
 import { benchCanvas } from './canvas.ts';
 import { benchCredit } from './credit.ts';
 import { benchDyna } from './dyna.ts';
@@ -30,6 +33,7 @@ const { values } = parseArgs({
     steps: { type: 'string', default: '300000' },
     'skip-reference': { type: 'boolean', default: false },
     quick: { type: 'boolean', default: false },
+    'software-gpu': { type: 'boolean', default: false },
   },
 });
 const seeds = values.seeds.split(',').map(Number);
@@ -38,6 +42,7 @@ const skipReference = values['skip-reference'];
 const sections: Record<string, () => Promise<Section | Section[]>> = {
   ppo: () => benchPpoCartpole({ seeds, totalSteps: Number(values.steps), skipReference }),
   llm: () => benchLlm({ seeds, skipReference, speedOnly: values.quick }),
+  backends: () => benchBackends({ softwareGpu: values['software-gpu'] }),
   hf: () =>
     benchHfLlm({
       backend: 'wasm',
