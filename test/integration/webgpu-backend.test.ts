@@ -240,12 +240,13 @@ describe.skipIf(!haveSwiftShader)('WebGPU backend on SwiftShader', () => {
   }, 300_000);
 
   it('trains PPO on CartPole with the same losses as WebAssembly, without leaking tensors', async () => {
+    // The tensor update path: the one that runs on the GPU (small MLPs train on the host by default).
     const graph = loadTemplate('cartpole-ppo');
     graph.nodes = graph.nodes.map((n) =>
       n.id === 'rollout'
         ? { ...n, params: { ...n.params, stepsPerEnv: 32 } }
         : n.id === 'ppo'
-          ? { ...n, params: { ...n.params, epochs: 2, minibatches: 2 } }
+          ? { ...n, params: { ...n.params, epochs: 2, minibatches: 2, updateOn: 'tensor' } }
           : n,
     );
     const run = async (backend: 'wasm' | 'webgpu') => {
