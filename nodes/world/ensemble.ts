@@ -9,7 +9,10 @@ import {
   fitNormaliser,
   type ImaginationModel,
   ImaginedVectorEnv,
+  imaginationMetrics,
+  loadWorldState,
   type Normaliser,
+  saveWorldState,
   TransitionBuffer,
 } from './imagination.ts';
 
@@ -445,52 +448,18 @@ for the imagination since the last iteration \`imagined_uncertainty\`, \`imagine
         model.fitNormalisers(buffer);
         const loss = await model.train(buffer, p.trainSteps, ctx.rng);
         trained = true;
-        const c = imagined.takeCounters();
         return {
           metrics: {
             loss,
             buffer_size: buffer.size,
             ...(before ? { uncertainty: before.disagreement, model_error: before.error } : {}),
-            ...(c.steps > 0
-              ? {
-                  imagined_uncertainty: c.disagreementSum / c.steps,
-                  imagined_episode_length: c.steps / Math.max(1, c.episodes),
-                  uncertainty_cut_fraction: c.uncertaintyCuts / Math.max(1, c.episodes),
-                  termination_fraction: c.terminations / Math.max(1, c.episodes),
-                }
-              : {}),
+            ...imaginationMetrics(imagined),
           },
         };
       },
-      async saveState() {
-        return {
-          json: {
-            size: buffer.size,
-            cursor: buffer.cursor,
-            trained,
-            started: imagined.started,
-            optimiserStep: model.optimiserStep,
-            counters: { ...imagined.counters },
-          },
-          arrays: { ...(await model.saveArrays()), ...buffer.saveArrays(), ...imagined.saveArrays() },
-        };
-      },
+      saveState: () => saveWorldState(model, buffer, imagined, trained),
       async loadState(state) {
-        const json = state.json as unknown as {
-          size: number;
-          cursor: number;
-          trained: boolean;
-          started: boolean;
-          optimiserStep: number;
-          counters: ImaginedVectorEnv['counters'];
-        };
-        const arrays = state.arrays ?? {};
-        model.loadArrays(arrays, json.optimiserStep);
-        await model.syncHost();
-        buffer.loadArrays(arrays, json.size, json.cursor);
-        imagined.loadArrays(arrays, json.started);
-        imagined.counters = { ...json.counters };
-        trained = json.trained;
+        trained = await loadWorldState(state, model, buffer, imagined);
       },
       dispose: () => model.dispose(),
     };

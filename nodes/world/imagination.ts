@@ -5,7 +5,7 @@
  * termination, or when the model's disagreement passes the cut-off (a truncation: the learner bootstraps
  * from V there instead of trusting the model further).
  */
-import { NodeError } from '../../src-main/engine/node-api.ts';
+import { type JsonValue, NodeError, type NodeState } from '../../src-main/engine/node-api.ts';
 import type { Rng } from '../../src-main/engine/rng.ts';
 import type { VectorEnv, VectorStep, VectorTrajectories } from '../contracts.ts';
 
@@ -325,4 +325,72 @@ export class ImaginedVectorEnv implements VectorEnv {
     this.elapsed.set(elapsed);
     this.started = started;
   }
+}
+
+/** The world model's imagination metrics since the last call (nothing when no imagined step was taken). */
+export function imaginationMetrics(imagined: ImaginedVectorEnv): Record<string, number> {
+  const c = imagined.takeCounters();
+  if (c.steps === 0) return {};
+  const episodes = Math.max(1, c.episodes);
+  return {
+    imagined_uncertainty: c.disagreementSum / c.steps,
+    imagined_episode_length: c.steps / episodes,
+    uncertainty_cut_fraction: c.uncertaintyCuts / episodes,
+    termination_fraction: c.terminations / episodes,
+  };
+}
+
+/** What a world-model node's learned part offers its checkpoint. */
+export interface CheckpointedModel {
+  readonly optimiserStep: number;
+  saveArrays(): Promise<Record<string, Float32Array>>;
+  loadArrays(arrays: Record<string, ArrayLike<number>>, optimiserStep: number): void;
+  syncHost(): Promise<void>;
+}
+
+interface WorldState {
+  size: number;
+  cursor: number;
+  trained: boolean;
+  started: boolean;
+  optimiserStep: number;
+  counters: ImaginationCounters;
+}
+
+/** A world-model node's checkpoint: the model and its optimiser, the replay buffer, the imagined copies. */
+export async function saveWorldState(
+  model: CheckpointedModel,
+  buffer: TransitionBuffer,
+  imagined: ImaginedVectorEnv,
+  trained: boolean,
+): Promise<NodeState> {
+  const json: WorldState = {
+    size: buffer.size,
+    cursor: buffer.cursor,
+    trained,
+    started: imagined.started,
+    optimiserStep: model.optimiserStep,
+    counters: { ...imagined.counters },
+  };
+  return {
+    json: json as unknown as JsonValue,
+    arrays: { ...(await model.saveArrays()), ...buffer.saveArrays(), ...imagined.saveArrays() },
+  };
+}
+
+/** Restores what `saveWorldState` wrote; returns whether the model had been trained. */
+export async function loadWorldState(
+  state: NodeState,
+  model: CheckpointedModel,
+  buffer: TransitionBuffer,
+  imagined: ImaginedVectorEnv,
+): Promise<boolean> {
+  const json = state.json as unknown as WorldState;
+  const arrays = state.arrays ?? {};
+  model.loadArrays(arrays, json.optimiserStep);
+  await model.syncHost();
+  buffer.loadArrays(arrays, json.size, json.cursor);
+  imagined.loadArrays(arrays, json.started);
+  imagined.counters = { ...json.counters };
+  return json.trained;
 }
