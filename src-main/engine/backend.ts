@@ -120,8 +120,12 @@ async function findGpuAdapter(): Promise<GpuAdapterReport> {
   return { description, software };
 }
 
+// The adapter is looked for once per process: it does not come and go, and Dawn logs each failed probe.
+let adapterProbe: Promise<GpuAdapterReport> | undefined;
+
 async function startWebgpu(allowSoftware: boolean): Promise<string> {
-  const adapter = await findGpuAdapter();
+  adapterProbe ??= findGpuAdapter();
+  const adapter = await adapterProbe;
   if (adapter.software && !allowSoftware) {
     throw new Error(`only a software adapter is available (${adapter.description}); WebAssembly is faster`);
   }

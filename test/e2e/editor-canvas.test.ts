@@ -4,41 +4,15 @@
  * with its reason, a parameter edit with validation, undo and redo, auto-layout, reload, restore an older
  * version, and a broken file refused with the open graph left as it was.
  */
-import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
-import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureRendererBuilt } from '../../src-main/server/renderer-build.ts';
-import { startWebServer, type WebServer } from '../../src-main/server/web-server.ts';
-
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const haveChromium = existsSync(CHROMIUM);
-
-async function waitFor<T>(
-  what: string,
-  probe: () => Promise<T>,
-  ok: (v: T) => boolean,
-  timeoutMs = 20_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last = await probe();
-  while (!ok(last)) {
-    if (Date.now() > deadline)
-      throw new Error(`Timed out waiting for ${what} (last value: ${JSON.stringify(last)})`);
-    await new Promise((r) => setTimeout(r, 100));
-    last = await probe();
-  }
-  return last;
-}
+import type { WebServer } from '../../src-main/server/web-server.ts';
+import { haveChromium, openStudioInChromium, type StudioInChromium, waitFor } from '../helpers/browser.ts';
 
 describe.skipIf(!haveChromium)('canvas editor in Chromium', () => {
-  let tmp: string;
+  let studio: StudioInChromium;
   let server: WebServer;
-  let context: BrowserContext;
   let page: Page;
-  const pageErrors: string[] = [];
 
   const canvasNodes = () => page.getByRole('group', { name: /^Node / });
   const nodeCount = () => canvasNodes().count();
@@ -57,33 +31,31 @@ describe.skipIf(!haveChromium)('canvas editor in Chromium', () => {
     await page.mouse.move(a.x + a.width / 2, a.y + a.height / 2);
     await page.mouse.down();
     await page.mouse.move((a.x + b.x) / 2, (a.y + b.y) / 2 + 20, { steps: 6 });
-    await page.mouse.move(b.x + b.width / 2, b.y + b.height / 2, { steps: 6 });
-    // Release once the canvas shows the wire reaching the handle, as a person waits for that feedback.
-    await expect.poll(async () => (await to.getAttribute('class')) ?? '').toContain('connectingto');
+    // Hover the target until the canvas shows the wire reaching it, as a person waits for that feedback
+    // (a slow frame can miss one pointer move: nudge the pointer within the handle and look again).
+    const reached = async () => ((await to.getAttribute('class')) ?? '').includes('connectingto');
+    for (let attempt = 0; attempt < 8; attempt++) {
+      const c = (await to.boundingBox())!;
+      const nudge = (attempt % 3) - 1;
+      await page.mouse.move(c.x + c.width / 2 + nudge, c.y + c.height / 2 + nudge, { steps: 4 });
+      const deadline = Date.now() + 1500;
+      while (!(await reached()) && Date.now() < deadline) await page.waitForTimeout(50);
+      if (await reached()) break;
+    }
+    expect(await reached(), 'the dragged wire reaches the target handle').toBe(true);
     await page.mouse.up();
   }
 
   beforeAll(async () => {
-    tmp = await mkdtemp(path.join(os.tmpdir(), 'studio-editor-e2e-'));
-    const rendererDir = await ensureRendererBuilt({ outDir: path.join(tmp, 'renderer'), force: true });
-    server = await startWebServer({ port: 0, dataDir: path.join(tmp, 'data'), rendererDir, log: () => {} });
-    context = await chromium.launchPersistentContext(path.join(tmp, 'profile'), {
-      executablePath: CHROMIUM,
-      headless: true,
+    studio = await openStudioInChromium({
+      prefix: 'studio-editor-e2e-',
       viewport: { width: 1500, height: 1000 },
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run'],
     });
-    page = context.pages()[0] ?? (await context.newPage());
-    page.on('pageerror', (error) => pageErrors.push(error.message));
-    page.on('console', (message) => {
-      if (message.type() === 'error') pageErrors.push(message.text());
-    });
-  }, 120_000);
+    ({ server, page } = studio);
+  }, 180_000);
 
   afterAll(async () => {
-    await context?.close();
-    await server?.close();
-    if (tmp) await rm(tmp, { recursive: true, force: true });
+    await studio?.close();
   });
 
   it('edits a pipeline on the canvas and keeps it', async () => {
@@ -190,6 +162,6 @@ describe.skipIf(!haveChromium)('canvas editor in Chromium', () => {
     expect(await nodeCount()).toBe(6);
     expect(await page.getByRole('heading', { level: 2, name: 'PPO on CartPole' }).count()).toBe(1);
 
-    expect(pageErrors).toEqual([]);
+    expect(studio.pageErrors).toEqual([]);
   }, 120_000);
 });

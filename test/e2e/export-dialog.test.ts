@@ -2,44 +2,28 @@
  * The Export dialog in the real UI (web mode, headless Chromium): a highlighted read-only preview of the
  * exported module, Copy and Save as (a download with the module's file name).
  */
-import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
-import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import { readFile } from 'node:fs/promises';
+import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRegistry } from '../../nodes/index.ts';
 import { exportGraph } from '../../src-main/engine/export/index.ts';
-import { ensureRendererBuilt } from '../../src-main/server/renderer-build.ts';
-import { startWebServer, type WebServer } from '../../src-main/server/web-server.ts';
+import type { WebServer } from '../../src-main/server/web-server.ts';
+import { haveChromium, openStudioInChromium, type StudioInChromium } from '../helpers/browser.ts';
 import { loadTemplate } from '../helpers/graphs.ts';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const haveChromium = existsSync(CHROMIUM);
-
 describe.skipIf(!haveChromium)('Export dialog in Chromium', () => {
-  let tmp: string;
+  let studio: StudioInChromium;
   let server: WebServer;
   let context: BrowserContext;
   let page: Page;
 
   beforeAll(async () => {
-    tmp = await mkdtemp(path.join(os.tmpdir(), 'studio-export-e2e-'));
-    const rendererDir = await ensureRendererBuilt({ outDir: path.join(tmp, 'renderer'), force: true });
-    server = await startWebServer({ port: 0, dataDir: path.join(tmp, 'data'), rendererDir, log: () => {} });
-    context = await chromium.launchPersistentContext(path.join(tmp, 'profile'), {
-      executablePath: CHROMIUM,
-      headless: true,
-      acceptDownloads: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run'],
-    });
-    page = context.pages()[0] ?? (await context.newPage());
-  });
+    studio = await openStudioInChromium({ prefix: 'studio-export-e2e-' });
+    ({ server, context, page } = studio);
+  }, 180_000);
 
   afterAll(async () => {
-    await context?.close();
-    await server?.close();
-    if (tmp) await rm(tmp, { recursive: true, force: true });
+    await studio?.close();
   });
 
   it('previews, copies and saves the exported CartPole module', async () => {

@@ -3,41 +3,15 @@
  * grow; pause, resume, step exactly one iteration; trajectory credit colouring; logs; reload mid-run;
  * a killed engine worker resumed from its checkpoint on the same chart; two runs compared on one chart.
  */
-import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
-import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureRendererBuilt } from '../../src-main/server/renderer-build.ts';
-import { startWebServer, type WebServer } from '../../src-main/server/web-server.ts';
-
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const haveChromium = existsSync(CHROMIUM);
-
-async function waitFor<T>(
-  what: string,
-  probe: () => Promise<T>,
-  ok: (value: T) => boolean,
-  timeoutMs = 30_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: T = await probe();
-  while (!ok(last)) {
-    if (Date.now() > deadline)
-      throw new Error(`Timed out waiting for ${what} (last value: ${JSON.stringify(last)})`);
-    await new Promise((r) => setTimeout(r, 100));
-    last = await probe();
-  }
-  return last;
-}
+import type { WebServer } from '../../src-main/server/web-server.ts';
+import { haveChromium, openStudioInChromium, type StudioInChromium, waitFor } from '../helpers/browser.ts';
 
 describe.skipIf(!haveChromium)('the run experience in Chromium', () => {
-  let tmp: string;
+  let studio: StudioInChromium;
   let server: WebServer;
-  let context: BrowserContext;
   let page: Page;
-  const pageErrors: string[] = [];
 
   const readout = (name: string) => page.getByRole('status', { name, exact: true });
   const stateWord = () => readout('run state').textContent();
@@ -49,26 +23,12 @@ describe.skipIf(!haveChromium)('the run experience in Chromium', () => {
   const activeRunId = async () => (await server.service.listRuns()).find((r) => r.active)?.id;
 
   beforeAll(async () => {
-    tmp = await mkdtemp(path.join(os.tmpdir(), 'studio-run-e2e-'));
-    const rendererDir = await ensureRendererBuilt({ outDir: path.join(tmp, 'renderer'), force: true });
-    server = await startWebServer({ port: 0, dataDir: path.join(tmp, 'data'), rendererDir, log: () => {} });
-    context = await chromium.launchPersistentContext(path.join(tmp, 'profile'), {
-      executablePath: CHROMIUM,
-      headless: true,
-      acceptDownloads: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run'],
-    });
-    page = context.pages()[0] ?? (await context.newPage());
-    page.on('pageerror', (error) => pageErrors.push(error.message));
-    page.on('console', (message) => {
-      if (message.type() === 'error') pageErrors.push(message.text());
-    });
+    studio = await openStudioInChromium({ prefix: 'studio-run-e2e-' });
+    ({ server, page } = studio);
   }, 180_000);
 
   afterAll(async () => {
-    await context?.close();
-    await server?.close();
-    if (tmp) await rm(tmp, { recursive: true, force: true });
+    await studio?.close();
   });
 
   it('runs, pauses, resumes and steps exactly one iteration while the chart grows', async () => {
@@ -204,8 +164,8 @@ describe.skipIf(!haveChromium)('the run experience in Chromium', () => {
     const counts = (await compared.allTextContents()).map((t) => Number(/\((\d+) points\)/.exec(t)?.[1]));
     expect(counts.sort((a, b) => a - b)[0]).toBe(2);
     expect(counts[1]).toBeGreaterThan(8);
-    // uPlot's legend lists both runs' series in the one chart.
-    expect(await comparison.locator('.u-legend .u-series').count()).toBe(3);
+    // uPlot's legend lists both runs' series in the one chart (charts are drawn one per task: wait for it).
+    await expect.poll(() => comparison.locator('.u-legend .u-series').count()).toBe(3);
 
     // Rename sticks (Dexie) across a reload.
     const newest = runs[0]!.id;
@@ -220,6 +180,6 @@ describe.skipIf(!haveChromium)('the run experience in Chromium', () => {
       () => page.getByRole('textbox', { name: `Name of run ${newest}` }).inputValue(),
       (v) => v === 'short baseline',
     );
-    expect(pageErrors).toEqual([]);
+    expect(studio.pageErrors).toEqual([]);
   }, 90_000);
 });

@@ -2,41 +2,14 @@
  * End-to-end smoke test: Debian's Chromium (headless, through playwright-core) drives the real UI in web
  * mode against the real engine. Controls are found by role and accessible name, as a person finds them.
  */
-import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
-import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureRendererBuilt } from '../../src-main/server/renderer-build.ts';
-import { startWebServer, type WebServer } from '../../src-main/server/web-server.ts';
-
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const haveChromium = existsSync(CHROMIUM);
-if (!haveChromium && process.env.CI)
-  throw new Error(`Chromium is missing at ${CHROMIUM}: .ci/run installs it (apt-get install chromium).`);
-
-async function waitFor<T>(
-  what: string,
-  probe: () => Promise<T>,
-  ok: (value: T) => boolean,
-  timeoutMs = 30_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: T = await probe();
-  while (!ok(last)) {
-    if (Date.now() > deadline)
-      throw new Error(`Timed out waiting for ${what} (last value: ${JSON.stringify(last)})`);
-    await new Promise((r) => setTimeout(r, 100));
-    last = await probe();
-  }
-  return last;
-}
+import type { WebServer } from '../../src-main/server/web-server.ts';
+import { haveChromium, openStudioInChromium, type StudioInChromium, waitFor } from '../helpers/browser.ts';
 
 describe.skipIf(!haveChromium)('web mode in Chromium', () => {
-  let tmp: string;
+  let studio: StudioInChromium;
   let server: WebServer;
-  let context: BrowserContext;
   let page: Page;
 
   const readout = (name: string) => page.getByRole('status', { name, exact: true });
@@ -45,38 +18,15 @@ describe.skipIf(!haveChromium)('web mode in Chromium', () => {
   const waitForState = (word: string) => waitFor(`run state '${word}'`, stateWord, (s) => s === word);
 
   beforeAll(async () => {
-    tmp = await mkdtemp(path.join(os.tmpdir(), 'studio-e2e-'));
-    // A fresh build of the current sources, so the test never runs an old UI.
-    const rendererDir = await ensureRendererBuilt({ outDir: path.join(tmp, 'renderer'), force: true });
-    server = await startWebServer({ port: 0, dataDir: path.join(tmp, 'data'), rendererDir, log: () => {} });
-    context = await chromium.launchPersistentContext(path.join(tmp, 'profile'), {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-      ],
-    });
-    page = context.pages()[0] ?? (await context.newPage());
-  });
+    studio = await openStudioInChromium({ prefix: 'studio-e2e-' });
+    ({ server, page } = studio);
+  }, 180_000);
 
   afterAll(async () => {
-    await context?.close();
-    await server?.close();
-    if (tmp) await rm(tmp, { recursive: true, force: true });
+    await studio?.close();
   });
 
   it('loads the CartPole template, runs, pauses, resumes, survives a reload and stops', async () => {
-    const pageErrors: string[] = [];
-    page.on('pageerror', (error) => pageErrors.push(error.message));
-    page.on('console', (message) => {
-      if (message.type() === 'error') pageErrors.push(message.text());
-    });
-
     await page.goto(server.url);
     // The token moves out of the address bar (kept for this tab only).
     await waitFor(
@@ -136,6 +86,6 @@ describe.skipIf(!haveChromium)('web mode in Chromium', () => {
     await page.getByRole('button', { name: 'Stop' }).click();
     await waitForState('stopped');
     expect(await readout('last checkpoint').textContent()).toMatch(/^\d+$/);
-    expect(pageErrors).toEqual([]);
+    expect(studio.pageErrors).toEqual([]);
   });
 });
