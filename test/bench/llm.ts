@@ -50,22 +50,25 @@ export interface TokenRateOptions {
   /** Timed training steps (after two warm-up steps). */
   trainSteps?: number;
   newTokens?: number;
+  /** Sequences per step (default 16, the reference's). */
+  batch?: number;
 }
 
 /** Our tokens/s on the reference's protocol: batch 16 x context training steps; 32-token prompts + new tokens. */
 export async function measureTokenRates(o: TokenRateOptions = {}): Promise<TokenRates> {
   const shape = o.shape ?? DEFAULT_SHAPE;
   const newTokens = o.newTokens ?? NEW_TOKENS;
+  const batch = o.batch ?? BATCH;
   const { tf } = await startBackend(o.backend ?? 'wasm');
   const rng = new Rng(0);
   const policy = new LlmPolicy(tf, 'bench', shape, rng);
   const vocab = policy.tokenizer.vocabSize;
   const t = shape.context + 1;
-  const data = Int32Array.from({ length: BATCH * t }, () => rng.int(vocab));
+  const data = Int32Array.from({ length: batch * t }, () => rng.int(vocab));
   const adam = new Adam(tf, policy.variables);
   const trainStep = async () => {
     const { grads, value } = tf.tidy(() => {
-      const tokens = tf.tensor2d(data, [BATCH, t], 'int32');
+      const tokens = tf.tensor2d(data, [batch, t], 'int32');
       const r = tf.variableGrads(
         () => tf.neg(tf.mean(policy.tokenLogProbs(tokens).logProbs)) as TF.Scalar,
         policy.variables,
@@ -81,9 +84,9 @@ export async function measureTokenRates(o: TokenRateOptions = {}): Promise<Token
   const steps = o.trainSteps ?? 8;
   let started = performance.now();
   for (let i = 0; i < steps; i++) await trainStep();
-  const trainTokensPerSecond = (steps * BATCH * shape.context) / ((performance.now() - started) / 1000);
+  const trainTokensPerSecond = (steps * batch * shape.context) / ((performance.now() - started) / 1000);
 
-  const prompts = Array.from({ length: BATCH }, () =>
+  const prompts = Array.from({ length: batch }, () =>
     Int32Array.from({ length: PROMPT }, () => 2 + rng.int(vocab - 2)),
   );
   const options = { maxNewTokens: newTokens, temperature: 1, stop: [] };
@@ -93,7 +96,7 @@ export async function measureTokenRates(o: TokenRateOptions = {}): Promise<Token
     await generateBatch(tf, policy.model, prompts, options, rng, decode, useCache);
     started = performance.now();
     await generateBatch(tf, policy.model, prompts, options, rng, decode, useCache);
-    rates.push((BATCH * newTokens) / ((performance.now() - started) / 1000));
+    rates.push((batch * newTokens) / ((performance.now() - started) / 1000));
   }
   const parameters = policy.variables.reduce((s, v) => s + v.size, 0);
   policy.dispose();
