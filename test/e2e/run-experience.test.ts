@@ -51,7 +51,8 @@ describe.skipIf(!haveChromium)('the run experience in Chromium', () => {
     // One chart per metric, grouped by node, each drawn by uPlot.
     const rollout = page.getByRole('region', { name: 'metrics of rollout' });
     await rollout.getByRole('figure', { name: 'chart rollout/episode_return_mean' }).waitFor();
-    expect(await page.locator('.uplot').count()).toBeGreaterThan(5);
+    // Charts mount as their first points arrive, so wait for them rather than count once.
+    await waitFor('six or more charts', () => page.locator('.uplot').count(), (n) => n > 5);
     // Per-node live state on the canvas: a running badge and the headline metric.
     await page
       .getByText(/^episode_return_mean: /)
