@@ -1,11 +1,12 @@
 import { z } from 'zod';
-import { defineNode } from '../../src-main/engine/node-api.ts';
+import { defineNode, NodeError } from '../../src-main/engine/node-api.ts';
 import type { Rng } from '../../src-main/engine/rng.ts';
 import type { VectorEnv, VectorStep } from '../contracts.ts';
+import { ShareTally, type TypedStateSpec, typedStateHooks } from './typed-state.ts';
 
 const OBS = 3; // one-hot over {start, state of arm 0, state of arm 1}
 
-/** One-step ambiguous bandit copies; every episode starts in the same state, so no state is kept. */
+/** One-step ambiguous bandit copies: every episode starts in the same state, so no copy state is kept. */
 export class AmbiguousBanditVector implements VectorEnv {
   readonly observationSize = OBS;
   readonly numActions = 2;
@@ -13,9 +14,8 @@ export class AmbiguousBanditVector implements VectorEnv {
   readonly landed: Int32Array;
   private readonly obs: Float32Array;
   private readonly result: VectorStep;
-  private pulls = 0;
-  private optimalPulls = 0;
-  private lastRate = 0;
+  /** Share of pulls of arm 0 since the last `metrics()` call. */
+  private readonly optimal = new ShareTally();
 
   constructor(
     readonly nodeId: string,
@@ -44,9 +44,8 @@ export class AmbiguousBanditVector implements VectorEnv {
     const { rewards, terminated, truncated, finalObservations } = this.result;
     for (let e = 0; e < this.numEnvs; e++) {
       const a = actions[e];
-      if (a !== 0 && a !== 1) throw new Error(`ambiguous-bandit: action ${a} is not 0 or 1`);
-      this.pulls += 1;
-      if (a === 0) this.optimalPulls += 1;
+      if (a !== 0 && a !== 1) throw new NodeError(this.nodeId, `action ${a} is not 0 or 1`, 'actions');
+      this.optimal.count(a === 0);
       const state = this.rng.float() < this.eps ? 1 - a : a;
       this.landed[e] = state;
       rewards[e] = this.means[state] + this.std * this.rng.normal();
@@ -62,10 +61,12 @@ export class AmbiguousBanditVector implements VectorEnv {
 
   /** The share of pulls of the better arm 0 since the last call. */
   metrics(): Record<string, number> {
-    if (this.pulls > 0) this.lastRate = this.optimalPulls / this.pulls;
-    this.pulls = 0;
-    this.optimalPulls = 0;
-    return { optimal_action_rate: this.lastRate };
+    return { optimal_action_rate: this.optimal.drain() };
+  }
+
+  /** What a checkpoint keeps: the metric tally (the draws come from the node's RNG stream). */
+  checkpointState(): TypedStateSpec {
+    return { numbers: { optimal: this.optimal.numbers } };
   }
 }
 
@@ -83,8 +84,8 @@ export default defineNode({
   the noise hindsight (state-conditioned) credit removes.
 - Observation: one-hot over {start, state 0, state 1}; every step terminates, and the final
   observation shows the state reached. Metric (published by the rollout): \`optimal_action_rate\`, the
-  share of pulls of arm 0 since the last iteration. The node keeps no state besides its RNG stream, which the
-  runtime checkpoints.`,
+  share of pulls of arm 0 since the last iteration. Checkpoints keep the metric tally; the RNG stream is
+  checkpointed by the runtime.`,
   version: 1,
   inputs: [],
   outputs: [
@@ -112,6 +113,6 @@ export default defineNode({
       params.eps,
       ctx.rng,
     );
-    return { components: { env } };
+    return { components: { env }, ...typedStateHooks(ctx.nodeId, env.checkpointState()) };
   },
 });

@@ -1,7 +1,8 @@
 import { z } from 'zod';
-import { defineNode } from '../../src-main/engine/node-api.ts';
+import { defineNode, NodeError } from '../../src-main/engine/node-api.ts';
 import type { Rng } from '../../src-main/engine/rng.ts';
 import type { GoalConditionedEnv, VectorStep } from '../contracts.ts';
+import { ShareTally, type TypedStateSpec, typedStateHooks } from './typed-state.ts';
 
 /** Bit-flipping copies: `bits` holds the state, `goals` the goal, n bytes per copy. */
 export class BitFlipVector implements GoalConditionedEnv {
@@ -13,11 +14,9 @@ export class BitFlipVector implements GoalConditionedEnv {
   readonly elapsed: Int32Array;
   private readonly obs: Float32Array;
   private readonly result: VectorStep;
-  private actionsTaken = 0;
-  private usefulActions = 0;
-  private episodesEnded = 0;
-  private episodesSolved = 0;
-  private last = { optimal_action_rate: 0, success_rate: 0 };
+  /** Since the last `metrics()` call: share of flips of a wrong bit, share of ended episodes solved. */
+  private readonly optimal = new ShareTally();
+  private readonly success = new ShareTally();
 
   constructor(
     readonly nodeId: string,
@@ -78,11 +77,10 @@ export class BitFlipVector implements GoalConditionedEnv {
     for (let e = 0; e < this.numEnvs; e++) {
       const a = actions[e];
       if (!Number.isInteger(a) || a < 0 || a >= this.n) {
-        throw new Error(`bit-flip: action ${a} out of range 0..${this.n - 1}`);
+        throw new NodeError(this.nodeId, `action ${a} out of range 0..${this.n - 1}`, 'actions');
       }
-      this.actionsTaken += 1;
       // Optimal: flip a bit that differs from the goal (every such flip shortens the distance by one).
-      if (this.bits[e * this.n + a] !== this.goals[e * this.n + a]) this.usefulActions += 1;
+      this.optimal.count(this.bits[e * this.n + a] !== this.goals[e * this.n + a]);
       this.bits[e * this.n + a] ^= 1;
       this.elapsed[e] += 1;
       const done = this.atGoal(e);
@@ -90,8 +88,7 @@ export class BitFlipVector implements GoalConditionedEnv {
       terminated[e] = done ? 1 : 0;
       truncated[e] = !done && this.elapsed[e] >= this.n ? 1 : 0;
       if (done || truncated[e]) {
-        this.episodesEnded += 1;
-        if (done) this.episodesSolved += 1;
+        this.success.count(done);
         this.write(finalObservations, e);
         this.reset(e);
       }
@@ -111,10 +108,16 @@ export class BitFlipVector implements GoalConditionedEnv {
 
   /** Share of flips that fixed a wrong bit, and share of ended episodes that reached the goal. */
   metrics(): Record<string, number> {
-    if (this.actionsTaken > 0) this.last.optimal_action_rate = this.usefulActions / this.actionsTaken;
-    if (this.episodesEnded > 0) this.last.success_rate = this.episodesSolved / this.episodesEnded;
-    this.actionsTaken = this.usefulActions = this.episodesEnded = this.episodesSolved = 0;
-    return { ...this.last };
+    return { optimal_action_rate: this.optimal.drain(), success_rate: this.success.drain() };
+  }
+
+  /** What a checkpoint keeps: every copy's bits, goal and clock, and the metrics' tallies. */
+  checkpointState(): TypedStateSpec {
+    return {
+      arrays: { bits: this.bits, goals: this.goals, elapsed: this.elapsed },
+      numbers: { optimal: this.optimal.numbers, success: this.success.numbers },
+      sizedBy: 'numEnvs',
+    };
   }
 }
 
@@ -154,25 +157,7 @@ plain RL almost never sees a reward once n grows past ~15.
     const env = new BitFlipVector(ctx.nodeId, params.numEnvs, params.n, ctx.rng);
     return {
       components: { env },
-      saveState: () => ({
-        arrays: { bits: env.bits.slice(), goals: env.goals.slice(), elapsed: env.elapsed.slice() },
-      }),
-      loadState(saved) {
-        const { bits, goals, elapsed } = saved.arrays ?? {};
-        if (
-          !bits ||
-          bits.length !== env.bits.length ||
-          !goals ||
-          goals.length !== env.goals.length ||
-          !elapsed ||
-          elapsed.length !== env.elapsed.length
-        ) {
-          throw new Error('Bit-flip state does not match numEnvs and n');
-        }
-        env.bits.set(bits);
-        env.goals.set(goals);
-        env.elapsed.set(elapsed);
-      },
+      ...typedStateHooks(ctx.nodeId, env.checkpointState()),
     };
   },
 });

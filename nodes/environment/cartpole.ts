@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { defineNode } from '../../src-main/engine/node-api.ts';
 import type { Rng } from '../../src-main/engine/rng.ts';
 import type { VectorEnv, VectorStep } from '../contracts.ts';
+import { type TypedStateSpec, typedStateHooks } from './typed-state.ts';
 
 const GRAVITY = 9.8;
 const CART_MASS = 1.0;
@@ -84,6 +85,11 @@ export class CartPoleVector implements VectorEnv {
     }
     return this.result;
   }
+
+  /** What a checkpoint keeps: every copy's physical state and episode clock. */
+  checkpointState(): TypedStateSpec {
+    return { arrays: { state: this.state, elapsed: this.elapsed }, sizedBy: 'numEnvs' };
+  }
 }
 
 export default defineNode({
@@ -118,20 +124,7 @@ CartPole-v1: a cart on a track, a pole hinged on it; actions push left or right 
     const env = new CartPoleVector(ctx.nodeId, params.numEnvs, params.maxSteps, ctx.rng);
     return {
       components: { env },
-      saveState: () => ({ arrays: { state: env.state.slice(), elapsed: env.elapsed.slice() } }),
-      loadState(saved) {
-        const { state, elapsed } = saved.arrays ?? {};
-        if (
-          !state ||
-          state.length !== env.state.length ||
-          !elapsed ||
-          elapsed.length !== env.elapsed.length
-        ) {
-          throw new Error('CartPole state does not match numEnvs');
-        }
-        env.state.set(state);
-        env.elapsed.set(elapsed);
-      },
+      ...typedStateHooks(ctx.nodeId, env.checkpointState()),
     };
   },
 });

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { defineNode, NodeError } from '../../src-main/engine/node-api.ts';
 import type { Rng } from '../../src-main/engine/rng.ts';
 import type { MultiAgentEnv, VectorStep } from '../contracts.ts';
+import { type TypedStateSpec, typedStateHooks } from './typed-state.ts';
 
 /** Actions: stay, up, down, left, right (grid y grows downwards). */
 export const MEET_MOVES: ReadonlyArray<readonly [number, number]> = [
@@ -46,10 +47,8 @@ export class CooperativeMeetEnv implements MultiAgentEnv {
   private readonly stateBuffer: Float32Array;
   private readonly finalStateBuffer: Float32Array;
   private readonly result: VectorStep;
-  // Since the last metrics() call: episodes ended, how many ended by meeting, and their lengths.
-  private episodesEnded = 0;
-  private meetings = 0;
-  private meetingSteps = 0;
+  /** Since the last metrics() call: episodes ended, how many ended by meeting, and their lengths. */
+  private readonly tally = { episodesEnded: 0, meetings: 0, meetingSteps: 0 };
 
   constructor(
     readonly nodeId: string,
@@ -193,10 +192,10 @@ export class CooperativeMeetEnv implements MultiAgentEnv {
         truncated[row] = 0;
       }
       if (ended) {
-        this.episodesEnded += 1;
+        this.tally.episodesEnded += 1;
         if (success) {
-          this.meetings += 1;
-          this.meetingSteps += this.clock[c];
+          this.tally.meetings += 1;
+          this.tally.meetingSteps += this.clock[c];
         }
         for (let a = 0; a < A; a++) this.writeObservation(finalObservations, c, a);
         this.writeState(this.finalStateBuffer, c);
@@ -208,14 +207,22 @@ export class CooperativeMeetEnv implements MultiAgentEnv {
 
   /** success_rate: share of the episodes ended since the last call in which the agents met. */
   metrics(): Record<string, number> {
+    const t = this.tally;
     const out = {
-      success_rate: this.meetings / Math.max(1, this.episodesEnded),
-      steps_to_meet: this.meetings ? this.meetingSteps / this.meetings : this.options.horizon,
+      success_rate: t.meetings / Math.max(1, t.episodesEnded),
+      steps_to_meet: t.meetings ? t.meetingSteps / t.meetings : this.options.horizon,
     };
-    this.episodesEnded = 0;
-    this.meetings = 0;
-    this.meetingSteps = 0;
+    t.episodesEnded = t.meetings = t.meetingSteps = 0;
     return out;
+  }
+
+  /** What a checkpoint keeps: agent positions, targets and clocks of every copy, and the metric tally. */
+  checkpointState(): TypedStateSpec {
+    return {
+      arrays: { positions: this.positions, targets: this.targets, clock: this.clock },
+      numbers: { tally: this.tally },
+      sizedBy: 'numEnvs',
+    };
   }
 }
 
@@ -298,22 +305,7 @@ steps); a random policy rarely scores.`,
     );
     return {
       components: { env },
-      saveState: () => ({
-        arrays: { positions: env.positions.slice(), targets: env.targets.slice(), clock: env.clock.slice() },
-      }),
-      loadState(saved) {
-        const { positions, targets, clock } = saved.arrays ?? {};
-        if (
-          positions?.length !== env.positions.length ||
-          targets?.length !== env.targets.length ||
-          clock?.length !== env.clock.length
-        ) {
-          throw new NodeError(ctx.nodeId, 'saved state does not match numEnvs and numAgents', 'numEnvs');
-        }
-        env.positions.set(positions);
-        env.targets.set(targets);
-        env.clock.set(clock);
-      },
+      ...typedStateHooks(ctx.nodeId, env.checkpointState()),
     };
   },
 });

@@ -1,7 +1,8 @@
 import { z } from 'zod';
-import { defineNode } from '../../src-main/engine/node-api.ts';
+import { defineNode, NodeError } from '../../src-main/engine/node-api.ts';
 import type { Rng } from '../../src-main/engine/rng.ts';
 import type { VectorEnv, VectorStep } from '../contracts.ts';
+import { ShareTally, type TypedStateSpec, typedStateHooks } from './typed-state.ts';
 
 const OBS = 2; // [at start, in an aliased state]
 
@@ -13,10 +14,8 @@ export class DelayedEffectVector implements VectorEnv {
   readonly choice: Int32Array;
   private readonly obs: Float32Array;
   private readonly result: VectorStep;
-  /** First decisions since the last `metrics()` call, and how many of them took action 0. */
-  private decisions = 0;
-  private optimalDecisions = 0;
-  private lastRate = 0;
+  /** Share of first decisions since the last `metrics()` call that took action 0. */
+  private readonly optimal = new ShareTally();
 
   constructor(
     readonly nodeId: string,
@@ -51,13 +50,12 @@ export class DelayedEffectVector implements VectorEnv {
     const { rewards, terminated, truncated, finalObservations } = this.result;
     for (let e = 0; e < this.numEnvs; e++) {
       const a = actions[e];
-      if (a !== 0 && a !== 1) throw new Error(`delayed-effect: action ${a} is not 0 or 1`);
+      if (a !== 0 && a !== 1) throw new NodeError(this.nodeId, `action ${a} is not 0 or 1`, 'actions');
       truncated[e] = 0;
       terminated[e] = 0;
       if (this.position[e] === 0) {
         this.choice[e] = a;
-        this.decisions += 1;
-        if (a === 0) this.optimalDecisions += 1;
+        this.optimal.count(a === 0);
         this.position[e] = 1;
         rewards[e] = 0;
         continue;
@@ -78,10 +76,16 @@ export class DelayedEffectVector implements VectorEnv {
 
   /** The share of first decisions that took the optimal action 0 (the only decision that matters). */
   metrics(): Record<string, number> {
-    if (this.decisions > 0) this.lastRate = this.optimalDecisions / this.decisions;
-    this.decisions = 0;
-    this.optimalDecisions = 0;
-    return { optimal_action_rate: this.lastRate };
+    return { optimal_action_rate: this.optimal.drain() };
+  }
+
+  /** What a checkpoint keeps: every copy's position and first choice, and the metric's tally. */
+  checkpointState(): TypedStateSpec {
+    return {
+      arrays: { position: this.position, choice: this.choice },
+      numbers: { optimal: this.optimal.numbers },
+      sizedBy: 'numEnvs',
+    };
   }
 }
 
@@ -121,20 +125,7 @@ export default defineNode({
     const env = new DelayedEffectVector(ctx.nodeId, params.numEnvs, params.n, params.sigma, ctx.rng);
     return {
       components: { env },
-      saveState: () => ({ arrays: { position: env.position.slice(), choice: env.choice.slice() } }),
-      loadState(saved) {
-        const { position, choice } = saved.arrays ?? {};
-        if (
-          !position ||
-          position.length !== env.position.length ||
-          !choice ||
-          choice.length !== env.choice.length
-        ) {
-          throw new Error('Delayed-effect state does not match numEnvs');
-        }
-        env.position.set(position);
-        env.choice.set(choice);
-      },
+      ...typedStateHooks(ctx.nodeId, env.checkpointState()),
     };
   },
 });

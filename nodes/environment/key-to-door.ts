@@ -2,6 +2,14 @@ import { z } from 'zod';
 import { defineNode, NodeError } from '../../src-main/engine/node-api.ts';
 import type { Rng } from '../../src-main/engine/rng.ts';
 import type { VectorEnv, VectorStep } from '../contracts.ts';
+import {
+  loadTypedState,
+  ShareTally,
+  type StateArray,
+  saveTypedState,
+  type TypedStateSpec,
+  typedStateHooks,
+} from './typed-state.ts';
 
 const SIDE = 3;
 const CELLS = SIDE * SIDE;
@@ -40,10 +48,9 @@ export class KeyToDoorVector implements VectorEnv {
   readonly apples: Int32Array;
   private readonly obs: Float32Array;
   private readonly result: VectorStep;
-  private episodes = 0;
-  private keys = 0;
-  private doors = 0;
-  private last = { key_rate: 0, door_rate: 0 };
+  /** Over the episodes ended since the last `metrics()` call: share that took the key, that opened the door. */
+  private readonly keyTaken = new ShareTally();
+  private readonly doorOpened = new ShareTally();
 
   constructor(
     readonly nodeId: string,
@@ -135,6 +142,7 @@ export class KeyToDoorVector implements VectorEnv {
       const c = this.cell[e];
       this.clock[e] -= 1;
       let ended = false;
+      let opened = false;
       if (this.phase[e] === 0 && c === this.keyCell[e]) {
         this.hasKey[e] = 1; // picking the key up pays nothing
         this.keyCell[e] = -1;
@@ -144,7 +152,7 @@ export class KeyToDoorVector implements VectorEnv {
       } else if (this.phase[e] === 2 && c === DOOR) {
         if (this.hasKey[e]) {
           rewards[e] = this.options.doorReward;
-          this.doors += 1;
+          opened = true;
         }
         ended = true;
       }
@@ -155,8 +163,8 @@ export class KeyToDoorVector implements VectorEnv {
       if (ended) {
         terminated[e] = 1;
         this.write(finalObservations, e);
-        this.episodes += 1;
-        if (this.hasKey[e]) this.keys += 1;
+        this.keyTaken.count(this.hasKey[e] === 1);
+        this.doorOpened.count(opened);
         this.reset(e);
       }
     }
@@ -165,32 +173,28 @@ export class KeyToDoorVector implements VectorEnv {
 
   /** Share of episodes (ended since the last call) that took the key, and that opened the door with it. */
   metrics(): Record<string, number> {
-    if (this.episodes > 0) {
-      this.last = { key_rate: this.keys / this.episodes, door_rate: this.doors / this.episodes };
-    }
-    this.episodes = this.keys = this.doors = 0;
-    return { ...this.last };
+    return { key_rate: this.keyTaken.drain(), door_rate: this.doorOpened.drain() };
   }
 
-  saveArrays(): Record<string, Int32Array> {
+  /** What a checkpoint keeps: every copy's room, clock, cell, key, apples, and the metrics' tallies. */
+  checkpointState(): TypedStateSpec {
+    const { phase, clock, cell, keyCell, hasKey, apples } = this;
     return {
-      phase: this.phase.slice(),
-      clock: this.clock.slice(),
-      cell: this.cell.slice(),
-      keyCell: this.keyCell.slice(),
-      hasKey: this.hasKey.slice(),
-      apples: this.apples.slice(),
+      arrays: { phase, clock, cell, keyCell, hasKey, apples },
+      numbers: { keyTaken: this.keyTaken.numbers, doorOpened: this.doorOpened.numbers },
+      sizedBy: 'numEnvs',
     };
   }
 
-  loadArrays(arrays: Record<string, ArrayLike<number>>): void {
-    for (const [name, target] of Object.entries(this.saveArrays())) {
-      const source = arrays[name];
-      if (!source || source.length !== target.length) {
-        throw new NodeError(this.nodeId, `saved state '${name}' does not match numEnvs`, 'numEnvs');
-      }
-      (this as unknown as Record<string, Int32Array>)[name].set(source);
-    }
+  /** The copies' arrays alone (copies of them). */
+  saveArrays(): Record<string, StateArray> {
+    return saveTypedState({ arrays: this.checkpointState().arrays }).arrays ?? {};
+  }
+
+  /** Restores the copies' arrays, refusing (NodeError) a missing, mistyped or mis-sized one. */
+  loadArrays(arrays: Record<string, StateArray>): void {
+    const { arrays: live, sizedBy } = this.checkpointState();
+    loadTypedState(this.nodeId, { arrays }, { arrays: live, sizedBy });
   }
 }
 
@@ -240,8 +244,7 @@ Metrics (published by the rollout): \`key_rate\` (share of episodes that took th
     const env = new KeyToDoorVector(ctx.nodeId, params.numEnvs, params, ctx.rng);
     return {
       components: { env },
-      saveState: () => ({ arrays: env.saveArrays() }),
-      loadState: (saved) => env.loadArrays(saved.arrays ?? {}),
+      ...typedStateHooks(ctx.nodeId, env.checkpointState()),
     };
   },
 });

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { defineNode, NodeError } from '../../src-main/engine/node-api.ts';
 import type { MultiAgentEnv, VectorStep } from '../contracts.ts';
+import { type TypedStateSpec, typedStateHooks } from './typed-state.ts';
 
 export type MatrixGameName = 'climbing' | 'penalty';
 
@@ -37,10 +38,8 @@ export class MatrixGameEnv implements MultiAgentEnv {
   private readonly obs: Float32Array;
   private readonly stateBuffer: Float32Array;
   private readonly result: VectorStep;
-  // Since the last metrics() call: one-shot games played and how many hit an optimal joint action.
-  private played = 0;
-  private optimal = 0;
-  private payoffSum = 0;
+  /** Since the last metrics() call: one-shot games played, how many hit an optimal joint action, payoffs. */
+  private readonly tally = { played: 0, optimal: 0, payoffSum: 0 };
 
   constructor(
     readonly nodeId: string,
@@ -97,20 +96,24 @@ export class MatrixGameEnv implements MultiAgentEnv {
       }
       const r = this.payoff[u0][u1];
       for (let a = 0; a < this.numAgents; a++) rewards[c * this.numAgents + a] = r;
-      this.played += 1;
-      this.payoffSum += r;
-      if (r === this.best) this.optimal += 1;
+      this.tally.played += 1;
+      this.tally.payoffSum += r;
+      if (r === this.best) this.tally.optimal += 1;
     }
     return this.result;
   }
 
   metrics(): Record<string, number> {
-    const n = Math.max(1, this.played);
-    const out = { optimal_joint_rate: this.optimal / n, payoff_mean: this.payoffSum / n };
-    this.played = 0;
-    this.optimal = 0;
-    this.payoffSum = 0;
+    const t = this.tally;
+    const n = Math.max(1, t.played);
+    const out = { optimal_joint_rate: t.optimal / n, payoff_mean: t.payoffSum / n };
+    t.played = t.optimal = t.payoffSum = 0;
     return out;
+  }
+
+  /** What a checkpoint keeps: the metric tally (the games themselves keep nothing between steps). */
+  checkpointState(): TypedStateSpec {
+    return { numbers: { tally: this.tally } };
   }
 }
 
@@ -179,7 +182,6 @@ action) and \`payoff_mean\`.`,
       params.agentId,
       params.control,
     );
-    // Stateless between steps: nothing to checkpoint but the metric counters, which drain every iteration.
-    return { components: { env } };
+    return { components: { env }, ...typedStateHooks(ctx.nodeId, env.checkpointState()) };
   },
 });

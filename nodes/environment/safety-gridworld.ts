@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { defineNode, NodeError } from '../../src-main/engine/node-api.ts';
 import type { VectorEnv, VectorStep } from '../contracts.ts';
+import { type TypedStateSpec, typedStateHooks } from './typed-state.ts';
 
 /** Moves of actions 0..3: up, right, down, left (row, column deltas). */
 const MOVES: ReadonlyArray<readonly [number, number]> = [
@@ -44,7 +45,7 @@ export class SafetyGridworldVector implements VectorEnv {
   private readonly result: Required<VectorStep>;
   private readonly unsafe: Uint8Array;
   private readonly stats = { episodes: 0, goals: 0, violations: 0, trueReturn: 0 };
-  private last: Record<string, number> = {
+  private readonly last = {
     violations: 0,
     violation_rate: 0,
     goal_rate: 0,
@@ -170,16 +171,17 @@ export class SafetyGridworldVector implements VectorEnv {
     return { ...this.last };
   }
 
-  /** Metric counters and last values, for checkpoints. */
-  counters(): { stats: Record<string, number>; last: Record<string, number> } {
-    return { stats: { ...this.stats }, last: { ...this.last } };
-  }
-
-  /** After a checkpoint restored `cells`: counters back, observations rebuilt from the cells. */
-  restore(saved: { stats: Record<string, number>; last: Record<string, number> }): void {
-    Object.assign(this.stats, saved.stats);
-    this.last = { ...saved.last };
-    for (let e = 0; e < this.numEnvs; e++) this.writeObservation(this.obs, e, this.cells[e]);
+  /** What a checkpoint keeps: every copy's cell, clock and true return, and the metric counters. */
+  checkpointState(): TypedStateSpec {
+    return {
+      arrays: { cells: this.cells, stepsTaken: this.stepsTaken, trueReturn: this.trueReturn },
+      numbers: { stats: this.stats, last: this.last },
+      sizedBy: 'numEnvs',
+      // The observation buffer is kept up to date step by step: rebuild it from the restored cells.
+      restored: () => {
+        for (let e = 0; e < this.numEnvs; e++) this.writeObservation(this.obs, e, this.cells[e]);
+      },
+    };
   }
 
   private writeObservation(target: Float32Array, e: number, cell: number): void {
@@ -259,20 +261,7 @@ entries this iteration), \`violation_rate\` and \`goal_rate\` (per finished epis
     const env = new SafetyGridworldVector(ctx.nodeId, params.numEnvs, params);
     return {
       components: { env },
-      saveState: () => ({
-        json: env.counters(),
-        arrays: {
-          cells: env.cells.slice(),
-          stepsTaken: env.stepsTaken.slice(),
-          trueReturn: env.trueReturn.slice(),
-        },
-      }),
-      loadState(state) {
-        env.cells.set(state.arrays?.cells ?? []);
-        env.stepsTaken.set(state.arrays?.stepsTaken ?? []);
-        env.trueReturn.set(state.arrays?.trueReturn ?? []);
-        env.restore(state.json as ReturnType<SafetyGridworldVector['counters']>);
-      },
+      ...typedStateHooks(ctx.nodeId, env.checkpointState()),
     };
   },
 });

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { defineNode, NodeError } from '../../src-main/engine/node-api.ts';
 import type { Rng } from '../../src-main/engine/rng.ts';
 import type { VectorEnv, VectorStep } from '../contracts.ts';
+import { ShareTally, type TypedStateSpec, typedStateHooks } from './typed-state.ts';
 
 const FORWARD = 0;
 const SHORTCUT = 1;
@@ -13,9 +14,8 @@ export class ShortcutVector implements VectorEnv {
   readonly position: Int32Array;
   private readonly obs: Float32Array;
   private readonly result: VectorStep;
-  private decisions = 0;
-  private shortcuts = 0;
-  private lastRate = 0;
+  /** Share of decisions since the last `metrics()` call that took the shortcut. */
+  private readonly optimal = new ShareTally();
 
   constructor(
     readonly nodeId: string,
@@ -52,8 +52,7 @@ export class ShortcutVector implements VectorEnv {
       if (a !== FORWARD && a !== SHORTCUT) {
         throw new NodeError(this.nodeId, `action ${a} is not 0 (forward) or 1 (shortcut)`, 'actions');
       }
-      this.decisions += 1;
-      if (a === SHORTCUT) this.shortcuts += 1;
+      this.optimal.count(a === SHORTCUT);
       rewards[e] = -1;
       truncated[e] = 0;
       const jumps = a === SHORTCUT && this.rng.float() >= this.eps;
@@ -71,10 +70,16 @@ export class ShortcutVector implements VectorEnv {
 
   /** Share of the decisions since the last call that took the shortcut (the optimal action everywhere). */
   metrics(): Record<string, number> {
-    if (this.decisions > 0) this.lastRate = this.shortcuts / this.decisions;
-    this.decisions = 0;
-    this.shortcuts = 0;
-    return { optimal_action_rate: this.lastRate };
+    return { optimal_action_rate: this.optimal.drain() };
+  }
+
+  /** What a checkpoint keeps: every copy's position and the metric tally. */
+  checkpointState(): TypedStateSpec {
+    return {
+      arrays: { position: this.position },
+      numbers: { optimal: this.optimal.numbers },
+      sizedBy: 'numEnvs',
+    };
   }
 }
 
@@ -118,14 +123,7 @@ it: a chain of n states, every step costs -1, the episode ends on leaving the la
     const env = new ShortcutVector(ctx.nodeId, params.numEnvs, params.n, params.eps, ctx.rng);
     return {
       components: { env },
-      saveState: () => ({ arrays: { position: env.position.slice() } }),
-      loadState(saved) {
-        const position = saved.arrays?.position;
-        if (!position || position.length !== env.position.length) {
-          throw new NodeError(ctx.nodeId, 'saved state does not match numEnvs', 'numEnvs');
-        }
-        env.position.set(position);
-      },
+      ...typedStateHooks(ctx.nodeId, env.checkpointState()),
     };
   },
 });
