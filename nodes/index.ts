@@ -13,6 +13,7 @@ import hcaState from './credit/hca-state.ts';
 import her from './credit/her.ts';
 import monteCarlo from './credit/monte-carlo.ts';
 import rloo from './credit/rloo.ts';
+import tokenGae from './credit/token-gae.ts';
 import turnLevel from './credit/turn-level.ts';
 import ambiguousBandit from './environment/ambiguous-bandit.ts';
 import bitFlip from './environment/bit-flip.ts';
@@ -38,6 +39,7 @@ import inContext from './trainer/in-context.ts';
 import ppo from './trainer/ppo.ts';
 import sft from './trainer/sft.ts';
 import centralisedValue from './value/centralised.ts';
+import llmValueHead from './value/llm-head.ts';
 import mlpValue from './value/mlp-value.ts';
 import valuePrior from './value/prior.ts';
 import worldEnsemble from './world/ensemble.ts';
@@ -81,6 +83,8 @@ export const nodeLibrary: AnyNodeDefinition[] = [
   grpoCredit,
   rloo,
   turnLevel,
+  llmValueHead,
+  tokenGae,
   sft,
   grpo,
   llmRemote,

@@ -149,10 +149,25 @@ export interface TrainableTextPolicy extends TextPolicy {
    * For right-padded sequences [B, T]: log pi(x_t | x_<t) and the entropy of pi(. | x_<t) for t = 1..T-1,
    * each [B, T-1], differentiable with respect to `variables`. Call inside a tidy/gradient scope.
    */
-  tokenLogProbs(tokens: import('@tensorflow/tfjs').Tensor2D): {
+  tokenLogProbs(
+    tokens: import('@tensorflow/tfjs').Tensor2D,
+    withHidden?: boolean,
+  ): {
     logProbs: import('@tensorflow/tfjs').Tensor2D;
     entropy: import('@tensorflow/tfjs').Tensor2D;
+    /**
+     * With `withHidden`, where the policy supports it (`hiddenStates` present): the final hidden states
+     * [B, T-1, hiddenSize] that predicted each target, from the same forward pass (for a value head).
+     */
+    hidden?: import('@tensorflow/tfjs').Tensor3D;
   };
+  /** Width of the hidden states a value head reads; absent when the policy exposes none. */
+  readonly hiddenSize?: number;
+  /**
+   * The final hidden states [B, T-1, hiddenSize] at positions 0..T-2 of right-padded sequences [B, T]
+   * (position t-1 predicts token t, aligned with `tokenLogProbs`), differentiable like `tokenLogProbs`.
+   */
+  hiddenStates?(tokens: import('@tensorflow/tfjs').Tensor2D): import('@tensorflow/tfjs').Tensor3D;
   /** The same log-probabilities under the frozen reference copy (no gradient), as a tensor [B, T-1]. */
   referenceLogProbs(tokens: import('@tensorflow/tfjs').Tensor2D): import('@tensorflow/tfjs').Tensor2D;
   /** Make the reference copy equal to the current weights (e.g. when RL starts after SFT). */
@@ -173,4 +188,34 @@ export interface TextAdvantages {
   tokenAdvantages: Float32Array[];
   /** One number per episode (the outcome advantage; turn-level credit reports the mean over turns). */
   episodeAdvantages: Float32Array;
+  /**
+   * Credit with a critic (`credit.token-gae`): per token, the return target R_t = A_t + V_t and the value
+   * V_t the advantages were computed with (the old values of PPO's clipped value loss), zero off the
+   * agent's tokens.
+   */
+  tokenReturns?: Float32Array[];
+  tokenValues?: Float32Array[];
+}
+
+/**
+ * A critic for text episodes (`value.llm-head`): V(x_<t), the expected return from the state before each
+ * token, read from the hidden states of the policy it is attached to.
+ */
+export interface TextValueFunction {
+  readonly kind: 'text';
+  readonly nodeId: string;
+  /** The policy whose hidden states it reads. */
+  readonly policy: TrainableTextPolicy;
+  /** The head's own weights (a shared trunk's weights belong to the policy). */
+  readonly variables: import('@tensorflow/tfjs').Variable[];
+  /** True when the value loss's gradient also flows into the policy's transformer. */
+  readonly joinedTrunk: boolean;
+  /** Values [B, T-1] from the policy's hidden states [B, T-1, d] (from `tokenLogProbs(tokens, true)`). */
+  valuesFromHidden(hidden: import('@tensorflow/tfjs').Tensor3D): import('@tensorflow/tfjs').Tensor2D;
+  /** Values [B, T-1] of right-padded tokens [B, T]: V(x_<t) for targets t = 1..T-1. */
+  tokenValues(tokens: import('@tensorflow/tfjs').Tensor2D): import('@tensorflow/tfjs').Tensor2D;
+}
+
+export function isTextValueFunction(value: unknown): value is TextValueFunction {
+  return (value as Partial<TextValueFunction> | undefined)?.kind === 'text';
 }

@@ -8,7 +8,7 @@ import {
   ppoLossHost,
 } from '../../src-main/engine/nn/host-ppo.ts';
 import { Mlp } from '../../src-main/engine/nn/mlp.ts';
-import { defineNode, type Tf } from '../../src-main/engine/node-api.ts';
+import { defineNode, NodeError, type Tf } from '../../src-main/engine/node-api.ts';
 import type {
   Advantages,
   DiscretePolicy,
@@ -17,7 +17,9 @@ import type {
   ValueFunction,
   VectorTrajectories,
 } from '../contracts.ts';
+import { isTrainableTextPolicy, type TextPolicy } from '../text-contracts.ts';
 import { PpoBatchLayout } from './multi-agent-ppo.ts';
+import { createTextPpo } from './text-ppo.ts';
 
 export interface PpoLossInputs {
   logits: TF.Tensor2D;
@@ -119,6 +121,22 @@ const params = z.object({
     .describe(
       'Where the update runs: host loops (same math, no per-op overhead) or TensorFlow.js ops; auto = host for one MLP actor and critic under 100k parameters',
     ),
+  klCoef: z
+    .number()
+    .min(0)
+    .max(10)
+    .default(0)
+    .describe('Text agents: KL penalty to the reference policy in the loss (k3, beta; 0 = off)'),
+  resetReference: z
+    .boolean()
+    .default(true)
+    .describe('Text agents: make the reference the current weights when RL starts (the SFT model)'),
+  valueLr: z
+    .number()
+    .min(0)
+    .max(1)
+    .default(0)
+    .describe('Text agents: Adam learning rate of the value head (0 = lr)'),
 });
 
 /** Below this many parameters (actor + critic) the host update beats tfjs's per-op overhead. */
@@ -169,30 +187,48 @@ to agree within float32 rounding); it avoids the fixed per-op cost that dominate
 
 Metrics: policy_loss, value_loss, entropy, approx_kl, clip_fraction, explained_variance, grad_norm, lr.
 With a \`guard\` wired (e.g. \`safety.kl-guard\`), each minibatch's approx KL is passed to it and it may stop
-the update or pause the run (metric \`guard_stop\`).`,
+the update or pause the run (metric \`guard_stop\`).
+
+**Text agents** (PPO for language models: Stiennon et al. 2020; Ouyang et al. 2022, InstructGPT; Huang et
+al. 2024, "The N+ Implementation Details of RLHF with PPO"): with a trainable text policy (\`agent.llm\`),
+text trajectories (\`rollout.group\`), per-token advantages and return targets from \`credit.token-gae\`
+and a value head (\`value.llm-head\`) on \`value\`, every agent token is an action:
+
+  L = sum_t m_t [ max(-A_t rho_t, -A_t clip(rho_t, 1-eps, 1+eps)) + c_v L_V,t - c_e H_t + beta KL_t ] / sum_t m_t
+
+with m the agent-token mask (prompt and tool-reply tokens get no gradient), rho_t = pi(x_t|x_<t) /
+pi_old(x_t|x_<t) against the sampling log-probabilities, L_V the clipped value loss of the head against
+the returns R_t around the values V_old the advantages were computed with, advantages whitened over the
+agent tokens of each minibatch, and KL_t the k3 estimator to the reference copy (\`klCoef\`; the reference
+is reset to the current weights at the first update when \`resetReference\`). Minibatches are of whole
+episodes; the policy's log-probabilities and the head's values come from one forward pass. The head
+has its own Adam at \`valueLr\` (0 = \`lr\`): it starts from nothing while the policy starts from SFT, so
+it may learn faster than the policy may move (each optimiser clips its own gradient norm; grad_norm is the
+policy's). \`updateOn\` does not apply. Extra metrics: kl (with klCoef > 0), value_clip_fraction, value_lr,
+agent_tokens; reward, success, response length, tool-call and format-error rates come from the rollout.`,
   version: 1,
   inputs: [
     {
       name: 'policy',
       type: 'Policy',
       title: 'Policy',
-      accepts: { action: ['discrete'] },
+      accepts: { action: ['discrete', 'text'] },
       // Multi-agent batches: one shared policy, or one per agent (independent PPO).
       multiple: true,
-      doc: 'The policy; on a multi-agent batch, one shared policy or one per agent in agent order.',
+      doc: 'The policy; on a multi-agent batch, one shared policy or one per agent in agent order; or a trainable text agent (agent.llm).',
     },
     {
       name: 'value',
       type: 'ValueFn',
       title: 'Value function',
       required: false,
-      doc: 'V(o), or a centralised V(s) (value.centralised) trained on the global states of the batch (MAPPO).',
+      doc: 'V(o), or a centralised V(s) (value.centralised) trained on the global states of the batch (MAPPO); for a text agent, a value head (value.llm-head).',
     },
     {
       name: 'trajectories',
       type: 'Trajectories',
       title: 'Trajectories',
-      accepts: { observation: ['vector'] },
+      accepts: { observation: ['vector', 'text'] },
     },
     { name: 'advantages', type: 'Advantages', title: 'Advantages' },
     {
@@ -212,6 +248,19 @@ the update or pause the run (metric \`guard_stop\`).`,
     const policies = [ctx.inputs.policy].flat() as DiscretePolicy[];
     const value = ctx.inputs.value as ValueFunction | undefined;
     const guard = ctx.inputs.guard as UpdateGuard | undefined;
+    const textPolicies = (policies as unknown as TextPolicy[]).filter(
+      (x) => typeof x.generate === 'function',
+    );
+    if (textPolicies.length > 0) {
+      const text = textPolicies[0];
+      if (policies.length !== 1 || !isTrainableTextPolicy(text)) {
+        throw new NodeError(ctx.nodeId, 'PPO on text needs one trainable text policy (agent.llm)', 'policy');
+      }
+      if (p.updateOn === 'host') {
+        throw new NodeError(ctx.nodeId, "'host' updates are for MLP policies, not text agents", 'updateOn');
+      }
+      return createTextPpo(p, ctx, text, ctx.inputs.value, guard);
+    }
     const variables = [...policies.flatMap((policy) => policy.variables), ...(value?.variables ?? [])];
     const optimiser = new Adam(tf, variables, { beta1: 0.9, beta2: 0.999, epsilon: p.adamEpsilon });
     const hostNets = hostUpdateNets(p.updateOn, policies, value);
@@ -222,6 +271,9 @@ the update or pause the run (metric \`guard_stop\`).`,
 
     return {
       async step(streams, info) {
+        if ((streams.trajectories as { kind?: string }).kind === 'text') {
+          throw new NodeError(ctx.nodeId, 'text trajectories need a text policy (agent.llm)', 'trajectories');
+        }
         const batch = streams.trajectories as VectorTrajectories;
         const credit = streams.advantages as Advantages;
         const size = batch.numSteps * batch.numEnvs;
@@ -263,7 +315,7 @@ the update or pause the run (metric \`guard_stop\`).`,
               for (let k = 0; k < mb; k++) {
                 const i = rows[k];
                 if (layout.centralised) layout.copyCriticInput(i, mbCritic, k);
-                mbObs.set(batch.observations.subarray(i * d, (i + 1) * d), k * d);
+                for (let j = 0; j < d; j++) mbObs[k * d + j] = batch.observations[i * d + j];
                 mbActions[k] = batch.actions[i];
                 mbLogProbs[k] = batch.logProbs[i];
                 mbAdvantages[k] = credit.advantages[i];
@@ -405,10 +457,11 @@ class HostUpdate {
   ) {
     this.params = params;
     this.actorCount = actorCount;
-    this.grads = params.map((a) => new Float32Array(a.length));
     this.actorPass = new HostMlpPass(nets.actor.spec.sizes, nets.actor.spec.activation, batch);
     if (nets.critic)
       this.criticPass = new HostMlpPass(nets.critic.spec.sizes, nets.critic.spec.activation, batch);
+    // The passes' float32 gradient views, aligned with `params`.
+    this.grads = [...this.actorPass.grads, ...(this.criticPass?.grads ?? [])];
   }
 
   static async start(nets: { actor: Mlp; critic?: Mlp }, batch: number): Promise<HostUpdate> {
@@ -425,8 +478,10 @@ class HostUpdate {
   ): [number, number, number, number, number] {
     const actorParams = this.params.slice(0, this.actorCount);
     const criticParams = this.params.slice(this.actorCount);
-    const logits = this.actorPass.forward(actorParams, observations, x.count);
-    const values = this.criticPass?.forward(criticParams, observations, x.count);
+    this.actorPass.loadParams(actorParams);
+    this.criticPass?.loadParams(criticParams);
+    const logits = this.actorPass.forward(observations, x.count);
+    const values = this.criticPass?.forward(observations, x.count);
     const stats = ppoLossHost(
       logits,
       this.nets.actor.outputSize,
@@ -438,11 +493,6 @@ class HostUpdate {
     );
     this.actorPass.backward(x.count);
     this.criticPass?.backward(x.count);
-    const all = [...this.actorPass.grads, ...(this.criticPass?.grads ?? [])];
-    // Rounded to float32, as the tensor path's gradients are, before the norm and Adam.
-    all.forEach((g, i) => {
-      this.grads[i].set(g);
-    });
     return stats;
   }
 

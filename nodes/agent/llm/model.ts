@@ -150,14 +150,38 @@ export class Transformer {
     const tf = this.tf;
     return tf.tidy(() => {
       const [b, t] = tokens.shape;
-      this.checkLength(t);
-      const pos = tf.slice(this.posEmb, [0, 0], [t, this.shape.width]);
-      const x0 = tf.add(tf.reshape(this.embed(tokens), [b, t, this.shape.width]), pos) as TF.Tensor3D;
-      const bias = tf.reshape(causalBias(tf, t, t), [1, 1, t, t]) as TF.Tensor4D;
-      let x = tf.reshape(x0, [b * t, this.shape.width]) as TF.Tensor2D;
-      for (let l = 0; l < this.shape.layers; l++) x = this.block(x, b, t, l, bias).x;
-      return tf.reshape(this.head(x), [b, t, this.shape.vocab]) as TF.Tensor3D;
+      return tf.reshape(this.head(this.trunk(tokens)), [b, t, this.shape.vocab]) as TF.Tensor3D;
     });
+  }
+
+  /**
+   * `forward` that also returns the final hidden states LN_f(x_N) [B, T, d] (what the tied head reads;
+   * value heads read them too), from the same pass: the logits are the same numbers as `forward`'s.
+   */
+  forwardWithHidden(tokens: TF.Tensor2D): { logits: TF.Tensor3D; hidden: TF.Tensor3D } {
+    const tf = this.tf;
+    return tf.tidy(() => {
+      const [b, t] = tokens.shape;
+      const hidden = layerNorm(tf, this.trunk(tokens), this.lnfg, this.lnfb);
+      const logits = matMulTransposedB(tf, hidden, this.tokEmb);
+      return {
+        logits: tf.reshape(logits, [b, t, this.shape.vocab]) as TF.Tensor3D,
+        hidden: tf.reshape(hidden, [b, t, this.shape.width]) as TF.Tensor3D,
+      };
+    });
+  }
+
+  /** The residual stream x_N [B*T, d] after the last block, for right-padded tokens [B, T]. */
+  private trunk(tokens: TF.Tensor2D): TF.Tensor2D {
+    const tf = this.tf;
+    const [b, t] = tokens.shape;
+    this.checkLength(t);
+    const pos = tf.slice(this.posEmb, [0, 0], [t, this.shape.width]);
+    const x0 = tf.add(tf.reshape(this.embed(tokens), [b, t, this.shape.width]), pos) as TF.Tensor3D;
+    const bias = tf.reshape(causalBias(tf, t, t), [1, 1, t, t]) as TF.Tensor4D;
+    let x = tf.reshape(x0, [b * t, this.shape.width]) as TF.Tensor2D;
+    for (let l = 0; l < this.shape.layers; l++) x = this.block(x, b, t, l, bias).x;
+    return x;
   }
 
   /**

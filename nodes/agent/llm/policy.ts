@@ -76,8 +76,25 @@ export class LlmPolicy implements TrainableTextPolicy {
     }));
   }
 
-  tokenLogProbs(tokens: TF.Tensor2D): { logProbs: TF.Tensor2D; entropy: TF.Tensor2D } {
-    return sequenceLogProbs(this.tf, this.model, tokens, true);
+  tokenLogProbs(
+    tokens: TF.Tensor2D,
+    withHidden = false,
+  ): { logProbs: TF.Tensor2D; entropy: TF.Tensor2D; hidden?: TF.Tensor3D } {
+    return sequenceLogProbs(this.tf, this.model, tokens, true, withHidden);
+  }
+
+  get hiddenSize(): number {
+    return this.model.shape.width;
+  }
+
+  hiddenStates(tokens: TF.Tensor2D): TF.Tensor3D {
+    const tf = this.tf;
+    return tf.tidy(() => {
+      const [b, t] = tokens.shape;
+      const { hidden, logits } = this.model.forwardWithHidden(tf.slice(tokens, [0, 0], [b, t - 1]));
+      logits.dispose();
+      return hidden;
+    });
   }
 
   referenceLogProbs(tokens: TF.Tensor2D): TF.Tensor2D {
@@ -96,24 +113,35 @@ export class LlmPolicy implements TrainableTextPolicy {
 
 /**
  * log pi(x_t | x_<t) for t = 1..T-1 of right-padded sequences [B, T], from one forward pass over x_0..x_{T-2}:
- * log_softmax(logits)[x_t], and (optionally) the entropy -sum_v p_v log p_v of each next-token distribution.
+ * log_softmax(logits)[x_t], and (optionally) the entropy -sum_v p_v log p_v of each next-token distribution
+ * and the final hidden states [B, T-1, d] that predicted each target (for a value head).
  */
 export function sequenceLogProbs(
   tf: Tf,
   model: Transformer,
   tokens: TF.Tensor2D,
   withEntropy: boolean,
-): { logProbs: TF.Tensor2D; entropy: TF.Tensor2D } {
+  withHidden = false,
+): { logProbs: TF.Tensor2D; entropy: TF.Tensor2D; hidden?: TF.Tensor3D } {
   const [b, t] = tokens.shape;
   const v = model.shape.vocab;
   const inputs = tf.slice(tokens, [0, 0], [b, t - 1]);
   const targets = tf.reshape(tf.slice(tokens, [0, 1], [b, t - 1]), [-1]) as TF.Tensor1D;
-  const logits = tf.reshape(model.forward(inputs), [b * (t - 1), v]);
+  let hidden: TF.Tensor3D | undefined;
+  let forward: TF.Tensor3D;
+  if (withHidden) {
+    const out = model.forwardWithHidden(inputs);
+    forward = out.logits;
+    hidden = out.hidden;
+  } else {
+    forward = model.forward(inputs);
+  }
+  const logits = tf.reshape(forward, [b * (t - 1), v]);
   const logAll = tf.logSoftmax(logits);
   const picked = tf.sum(tf.mul(logAll, oneHotFloat(tf, targets, v)), 1);
   const logProbs = tf.reshape(picked, [b, t - 1]) as TF.Tensor2D;
   const entropy = withEntropy
     ? (tf.reshape(tf.neg(tf.sum(tf.mul(tf.exp(logAll), logAll), 1)), [b, t - 1]) as TF.Tensor2D)
     : (tf.zeros([b, t - 1]) as TF.Tensor2D);
-  return { logProbs, entropy };
+  return hidden ? { logProbs, entropy, hidden } : { logProbs, entropy };
 }
