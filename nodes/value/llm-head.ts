@@ -119,11 +119,12 @@ reason Huang et al. keep the networks separate). 'joined' lets the value loss tr
 
 The head is an MLP orthogonally initialised (gain sqrt 2 on the hidden layer, \`outputGain\` on the output,
 small so that V starts near 0 and the first advantages are close to the returns). It needs a policy that
-exposes its hidden states (\`agent.llm\`). Its weights go into checkpoints; \`trainer.ppo\` trains it
-in the same update as the policy, with an Adam of its own (\`valueLr\`: a head that starts from nothing
-needs a faster rate than an SFT policy may move at; on 2-digit calculator sums, a head at the policy's
-3e-4 still predicted 0.42 on average after 25 iterations where the mean reward was about 0.5; at 3e-3 it
-reached it in 3).`,
+exposes its hidden states: \`agent.llm\` (values from the policy's own forward pass) or \`agent.hf-llm\`
+(values from a second forward pass through the checkpoint with its adapters). Its weights go into
+checkpoints; \`trainer.ppo\` trains it in the same update as the policy, with an Adam of its own
+(\`valueLr\`: a head that starts from nothing needs a faster rate than an SFT policy may move at; on
+2-digit calculator sums, a head at the policy's 3e-4 still predicted 0.42 on average after 25 iterations
+where the mean reward was about 0.5; at 3e-3 it reached it in 3).`,
   version: 1,
   inputs: [
     {

@@ -2,8 +2,12 @@
  * PPO for text: token-level GAE against hand-computed values, the value head's output shape, masking,
  * stop-gradient and checkpoint, and the text PPO loss on a hand-made batch.
  */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type * as TF from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { HfPolicy, readHfCheckpoint } from '../../nodes/agent/hf/policy.ts';
 import { LlmPolicy } from '../../nodes/agent/llm/policy.ts';
 import { tokenLevelGae, tokenRewards } from '../../nodes/credit/token-gae.ts';
 import type { TextValueFunction } from '../../nodes/text-contracts.ts';
@@ -12,6 +16,7 @@ import llmValueHead from '../../nodes/value/llm-head.ts';
 import { startBackend } from '../../src-main/engine/backend.ts';
 import type { NodeContext, Tf } from '../../src-main/engine/node-api.ts';
 import { Rng } from '../../src-main/engine/rng.ts';
+import { FIXTURES, writeFixture } from '../fixtures/hf/make-fixtures.ts';
 
 let tf: Tf;
 beforeAll(async () => {
@@ -206,5 +211,54 @@ describe('value.llm-head', () => {
       Promise.resolve().then(() => llmValueHead.create(llmValueHead.params.parse({}), ctx)),
     ).rejects.toThrow(/^value\.policy: .*exposes no hidden states/);
     policy.dispose();
+  });
+});
+
+describe('value.llm-head on agent.hf-llm', () => {
+  it('reads the hidden states of a Hugging Face checkpoint (LoRA): values per target, the adapters untouched by the value loss', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'text-ppo-hf-'));
+    try {
+      await writeFixture(join(root, 'gpt2'), FIXTURES.gpt2);
+      const policy = new HfPolicy(
+        tf,
+        'hf',
+        await readHfCheckpoint(join(root, 'gpt2')),
+        { lora: { rank: 2, alpha: 4, targets: ['c_attn'] }, context: 32, chatTemplate: false },
+        new Rng(5),
+      );
+      const ctx: NodeContext = {
+        nodeId: 'value',
+        label: 'value',
+        tf,
+        rng: new Rng(2),
+        inputs: { policy },
+        run: { seed: 1, totalIterations: 1, backend: 'wasm' },
+        control: { point: async () => {} },
+        log: () => {},
+      };
+      const instance = await llmValueHead.create(llmValueHead.params.parse({}), ctx);
+      const head = instance.components!.value as TextValueFunction;
+      const ids = policy.encode('Q 12+34');
+      const [values, policyNorm, headNorm] = tf.tidy(() => {
+        const t = tf.tensor2d(ids, [1, ids.length], 'int32');
+        const v = head.tokenValues(t);
+        const { grads } = tf.variableGrads(
+          () => tf.sum(tf.square(head.tokenValues(t))) as TF.Scalar,
+          [...policy.variables, ...head.variables],
+        );
+        const norm = (vs: TF.Variable[]) =>
+          vs.reduce((s, x) => s + (grads[x.name] ? tf.sum(tf.abs(grads[x.name])).dataSync()[0] : 0), 0);
+        return [v, norm(policy.variables), norm(head.variables)];
+      });
+      expect(values.shape).toEqual([1, ids.length - 1]);
+      expect(Array.from(values.dataSync()).every(Number.isFinite)).toBe(true);
+      values.dispose();
+      expect(headNorm).toBeGreaterThan(0);
+      expect(policyNorm).toBe(0);
+      instance.dispose?.();
+      policy.dispose();
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
   });
 });

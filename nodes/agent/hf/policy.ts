@@ -347,6 +347,22 @@ export class HfPolicy implements TrainableTextPolicy {
     return this.tf.tidy(() => this.sequenceLogProbs(tokens, 'reference', false).logProbs);
   }
 
+  get hiddenSize(): number {
+    return this.model.config.hidden;
+  }
+
+  /** Final hidden states [B, T-1, d] at positions 0..T-2 (the states that predict tokens 1..T-1). */
+  hiddenStates(tokens: TF.Tensor2D): TF.Tensor3D {
+    const tf = this.tf;
+    return tf.tidy(() => {
+      const [b, t] = tokens.shape;
+      const positions = new Int32Array(b * (t - 1));
+      for (let i = 0; i < b; i++) for (let j = 0; j < t - 1; j++) positions[i * (t - 1) + j] = j;
+      const inputs = tf.slice(tokens, [0, 0], [b, t - 1]) as TF.Tensor2D;
+      return this.model.hidden(inputs, positions, undefined, 'policy');
+    });
+  }
+
   resetReference(): void {
     this.model.resetReference();
   }
