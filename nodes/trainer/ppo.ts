@@ -17,7 +17,7 @@ import type {
   ValueFunction,
   VectorTrajectories,
 } from '../contracts.ts';
-import { isTrainableTextPolicy, type TextPolicy } from '../text-contracts.ts';
+import { isTextValueFunction, isTrainableTextPolicy, type TextPolicy } from '../text-contracts.ts';
 import { PpoBatchLayout } from './multi-agent-ppo.ts';
 import { createTextPpo } from './text-ppo.ts';
 
@@ -260,6 +260,9 @@ agent_tokens; reward, success, response length, tool-call and format-error rates
         throw new NodeError(ctx.nodeId, "'host' updates are for MLP policies, not text agents", 'updateOn');
       }
       return createTextPpo(p, ctx, text, ctx.inputs.value, guard);
+    }
+    if (isTextValueFunction(value)) {
+      throw new NodeError(ctx.nodeId, 'a text value head needs a text policy (agent.llm)', 'value');
     }
     const variables = [...policies.flatMap((policy) => policy.variables), ...(value?.variables ?? [])];
     const optimiser = new Adam(tf, variables, { beta1: 0.9, beta2: 0.999, epsilon: p.adamEpsilon });

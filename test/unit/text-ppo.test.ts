@@ -11,6 +11,7 @@ import { HfPolicy, readHfCheckpoint } from '../../nodes/agent/hf/policy.ts';
 import { LlmPolicy } from '../../nodes/agent/llm/policy.ts';
 import { tokenLevelGae, tokenRewards } from '../../nodes/credit/token-gae.ts';
 import type { TextValueFunction } from '../../nodes/text-contracts.ts';
+import ppoNode from '../../nodes/trainer/ppo.ts';
 import { textPpoLoss } from '../../nodes/trainer/text-ppo.ts';
 import llmValueHead from '../../nodes/value/llm-head.ts';
 import { startBackend } from '../../src-main/engine/backend.ts';
@@ -260,5 +261,65 @@ describe('value.llm-head on agent.hf-llm', () => {
     } finally {
       await rm(root, { recursive: true, force: true });
     }
+  });
+});
+
+describe('trainer.ppo with a text agent', () => {
+  it('names the field when the value head or the credit is missing or of the wrong kind', async () => {
+    const policy = new LlmPolicy(
+      tf,
+      'agent',
+      { context: 24, width: 16, heads: 2, layers: 1, activation: 'relu' },
+      new Rng(1),
+    );
+    const ctx = (inputs: Record<string, unknown>): NodeContext => ({
+      nodeId: 'ppo',
+      label: 'ppo',
+      tf,
+      rng: new Rng(1),
+      inputs,
+      run: { seed: 1, totalIterations: 1, backend: 'wasm' },
+      control: { point: async () => {} },
+      log: () => {},
+    });
+    const params = ppoNode.params.parse({});
+    expect(() => ppoNode.create(params, ctx({ policy }))).toThrow(
+      /^ppo\.value: PPO on text needs a value head/,
+    );
+    const head = await llmValueHead.create(llmValueHead.params.parse({}), {
+      ...ctx({ policy }),
+      nodeId: 'value',
+    });
+    const value = head.components!.value;
+    expect(() => ppoNode.create(ppoNode.params.parse({ updateOn: 'host' }), ctx({ policy, value }))).toThrow(
+      /^ppo\.updateOn:/,
+    );
+    const trainer = await ppoNode.create(params, ctx({ policy, value }));
+    const episode = {
+      problem: { id: 'p', prompt: 'Q', answer: '1' },
+      turns: [],
+      turnRewards: [1],
+      reward: 1,
+      success: true,
+      formatErrors: 0,
+      toolCalls: 0,
+      tokens: Int32Array.from([0, 5, 6]),
+      logProbs: new Float32Array(3),
+      agentMask: Uint8Array.from([0, 1, 1]),
+      turnOfToken: Int16Array.from([-1, 0, 0]),
+    };
+    const trajectories = { kind: 'text', episodes: [episode], groups: [[0]] };
+    const grpoCredit = {
+      kind: 'text',
+      tokenAdvantages: [new Float32Array(3)],
+      episodeAdvantages: new Float32Array(1),
+    };
+    const info = { iteration: 0, totalIterations: 1 } as Parameters<NonNullable<typeof trainer.step>>[1];
+    await expect(trainer.step!({ trajectories, advantages: grpoCredit }, info)).rejects.toThrow(
+      /^ppo\.advantages: .*credit\.token-gae/,
+    );
+    trainer.dispose?.();
+    head.dispose?.();
+    policy.dispose();
   });
 });
