@@ -171,7 +171,9 @@ is per-token and per-episode: sharing a node would share only the two-line recur
 With \`klCoef\` > 0 and \`resetReference\`, the reference is set to the current weights the first time
 episodes arrive (after SFT: the SFT model), before the penalty is computed; \`trainer.ppo\` does the same
 at its first update, so both see the same reference. Output: per-token advantages (raw; the trainer
-normalises them), return targets and the values used (PPO's old values).
+normalises them), return targets and the values used (PPO's old values); per episode, the advantage of
+its first agent token. A few transcripts per iteration go to the viewer, each agent token coloured by
+its advantage.
 
 Metrics: advantage_abs_mean, value_mean, return_mean, explained_variance (of the returns by the values,
 over agent tokens), kl_penalty (mean log pi_old - log pi_ref per agent token, when on).`,

@@ -9,8 +9,8 @@ import type * as TF from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { HfPolicy, readHfCheckpoint } from '../../nodes/agent/hf/policy.ts';
 import { LlmPolicy } from '../../nodes/agent/llm/policy.ts';
-import { tokenLevelGae, tokenRewards } from '../../nodes/credit/token-gae.ts';
-import type { TextValueFunction } from '../../nodes/text-contracts.ts';
+import { scoreEpisodes, tokenLevelGae, tokenRewards } from '../../nodes/credit/token-gae.ts';
+import type { TextEpisodeRecord, TextValueFunction } from '../../nodes/text-contracts.ts';
 import ppoNode from '../../nodes/trainer/ppo.ts';
 import { textPpoLoss } from '../../nodes/trainer/text-ppo.ts';
 import llmValueHead from '../../nodes/value/llm-head.ts';
@@ -155,6 +155,33 @@ describe('value.llm-head', () => {
     expect(Math.max(...Array.from(same.dataSync(), Math.abs))).toBe(0);
     expect(Array.from(withHidden.dataSync())).toEqual(Array.from(without.dataSync()));
     tf.dispose([alone, batched, fromPass, same, withHidden, without]);
+    instance.dispose?.();
+    policy.dispose();
+  });
+
+  it('credit.token-gae scores each episode of a batch as it would alone: V(x_<t) at index t', async () => {
+    const policy = new LlmPolicy(tf, 'agent', shape, new Rng(1));
+    const { instance, head } = await build(policy);
+    const texts = ['Q 1+2\n<calc>', 'Q 12+34\n<calc>12+34'];
+    const episodes = texts.map((text) => {
+      const tokens = policy.encode(text);
+      return { tokens, agentMask: new Uint8Array(tokens.length).fill(1) } as TextEpisodeRecord;
+    });
+    const scored = await scoreEpisodes(tf, head, episodes, true, 2);
+    episodes.forEach((e, i) => {
+      const [v, ref] = tf.tidy(() => {
+        const t = tf.tensor2d(e.tokens!, [1, e.tokens!.length], 'int32');
+        return [head.tokenValues(t), policy.referenceLogProbs(t)];
+      });
+      const alone = v.dataSync();
+      const refAlone = ref.dataSync();
+      tf.dispose([v, ref]);
+      expect(scored.values[i][0]).toBe(0);
+      for (let t = 1; t < e.tokens!.length; t++) {
+        expect(scored.values[i][t]).toBeCloseTo(alone[t - 1], 5);
+        expect(scored.refLogProbs![i][t]).toBeCloseTo(refAlone[t - 1], 5);
+      }
+    });
     instance.dispose?.();
     policy.dispose();
   });
