@@ -143,6 +143,8 @@ describe('PPO for text with a value head (WebAssembly)', () => {
       expect(x['rollout/response_length']).toBeGreaterThan(0);
     }
     // Measured (seed 1): reward 0.556 -> 0.763, held-out 0.484 -> 0.719, value loss 0.042 -> 0.024.
+    // Same graph, not asserted: seed 2 reward 0.356 -> 0.594, held-out 0.453 -> 0.438, value loss
+    // 0.038 -> 0.032; seed 3 reward 0.513 -> 0.606, held-out 0.453 -> 0.703, value loss 0.045 -> 0.033.
     expect(late).toBeGreaterThanOrEqual(early + 0.15);
     expect(heldoutPpo).toBeGreaterThanOrEqual(heldoutSft + 0.15);
     expect(mean(valueLoss.slice(-5))).toBeLessThan(0.75 * mean(valueLoss.slice(0, 5)));
