@@ -181,7 +181,8 @@ centralised critic (value.centralised), whose V(s) is fitted on the batch's glob
 (Yu et al. 2022).
 
 For small networks (one MLP actor and an MLP critic, under 100k parameters; \`updateOn\`) the update runs
-on the host: forward pass, the loss's exact gradient and backprop in typed-array loops, Adam on host copies
+on the host: forward pass, the loss's exact gradient and backprop in float32 WebAssembly SIMD kernels
+(the tanh is Eigen's rational approximation, as TensorFlow's CPU kernels use), Adam on host copies
 of the weights, written back to the variables once per batch. Same math as the TensorFlow.js path (tested
 to agree within float32 rounding); it avoids the fixed per-op cost that dominates tiny networks.
 

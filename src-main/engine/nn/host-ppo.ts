@@ -1,169 +1,100 @@
 /**
  * The PPO update of small MLPs on the host: forward pass, the PPO loss of trainer.ppo (`ppoLoss`) and its
- * exact gradient, and the backward pass, all in typed-array loops. For a 64-64 actor and critic a
- * minibatch is ~150 tfjs ops whose fixed per-op cost (not the arithmetic) dominates; here it is a few
- * million multiply-adds with no allocation. Same math as the tensor path (tested to agree within float32
+ * exact gradient, and the backward pass, in float32 WebAssembly SIMD kernels (wasm-simd.ts) and
+ * typed-array loops. For a 64-64 actor and critic a minibatch is ~150 tfjs ops whose fixed per-op cost
+ * (not the arithmetic) dominates; here it is a few million multiply-adds with no allocation. Same math as the tensor path (tested to agree within float32
  * rounding in test/unit/nn-host-ppo.test.ts); trainer.ppo picks it for small networks (`updateOn`).
  */
 import type { Activation } from './mlp.ts';
+import { ACT_IDENTITY, ACT_RELU, ACT_TANH, arenaFloats, SimdArena, type SimdBuffer } from './wasm-simd.ts';
+
+/** A host-side float array: float32 from the SIMD passes, float64 where a caller keeps extra precision. */
+export type HostArray = Float32Array | Float64Array;
 
 /**
- * out[r, c] = sum_k a[r, k] * b[c, k] for r < rows, c < cols (a: [rows, inner], b: [cols, inner],
- * out: [rows, cols], all row-major): every product is a dot product of two contiguous rows. Blocked
- * 4 rows x 2 columns so that 8 independent sums share 6 loads per step (~3x a naive triple loop in V8).
+ * Forward/backward of one MLP over a batch in float32, with activations kept for the backward pass. The
+ * buffers live in a `SimdArena` (wasm-simd.ts): the multiplies, bias + activation and activation
+ * gradients run there; transposes and bias-gradient sums stay in JS.
  */
-export function matMulTransposed(
-  a: Float64Array,
-  rows: number,
-  b: Float64Array,
-  cols: number,
-  inner: number,
-  out: Float64Array,
-): void {
-  let r = 0;
-  for (; r + 3 < rows; r += 4) {
-    const a0 = r * inner;
-    const a1 = a0 + inner;
-    const a2 = a1 + inner;
-    const a3 = a2 + inner;
-    const o0 = r * cols;
-    const o1 = o0 + cols;
-    const o2 = o1 + cols;
-    const o3 = o2 + cols;
-    for (let c = 0; c < cols; c += 2) {
-      const pair = c + 1 < cols;
-      const b0 = c * inner;
-      const b1 = pair ? b0 + inner : b0;
-      let s00 = 0;
-      let s01 = 0;
-      let s10 = 0;
-      let s11 = 0;
-      let s20 = 0;
-      let s21 = 0;
-      let s30 = 0;
-      let s31 = 0;
-      for (let k = 0; k < inner; k++) {
-        const y0 = b[b0 + k];
-        const y1 = b[b1 + k];
-        const x0 = a[a0 + k];
-        const x1 = a[a1 + k];
-        const x2 = a[a2 + k];
-        const x3 = a[a3 + k];
-        s00 += x0 * y0;
-        s01 += x0 * y1;
-        s10 += x1 * y0;
-        s11 += x1 * y1;
-        s20 += x2 * y0;
-        s21 += x2 * y1;
-        s30 += x3 * y0;
-        s31 += x3 * y1;
-      }
-      out[o0 + c] = s00;
-      out[o1 + c] = s10;
-      out[o2 + c] = s20;
-      out[o3 + c] = s30;
-      if (pair) {
-        out[o0 + c + 1] = s01;
-        out[o1 + c + 1] = s11;
-        out[o2 + c + 1] = s21;
-        out[o3 + c + 1] = s31;
-      }
-    }
-  }
-  for (; r < rows; r++) {
-    const a0 = r * inner;
-    for (let c = 0; c < cols; c++) {
-      const b0 = c * inner;
-      let s = 0;
-      for (let k = 0; k < inner; k++) s += a[a0 + k] * b[b0 + k];
-      out[r * cols + c] = s;
-    }
-  }
-}
-
-/** out = transpose of the row-major [rows, cols] matrix m (as float64). */
-export function transposeInto(m: ArrayLike<number>, rows: number, cols: number, out: Float64Array): void {
-  for (let r = 0; r < rows; r++) {
-    const o = r * cols;
-    for (let c = 0; c < cols; c++) out[c * rows + r] = m[o + c];
-  }
-}
-
-/** Forward/backward of one MLP over a batch, with activations kept for the backward pass. */
 export class HostMlpPass {
+  private readonly arena: SimdArena;
   /** acts[0] = input, acts[l] = output of layer l (after the activation except for the last layer). */
-  private readonly acts: Float64Array[];
-  private readonly deltas: Float64Array[];
-  /** Per layer: W as float64 [in, out] and transposed [out, in], refreshed by forward(). */
-  private readonly weights: Float64Array[];
-  private readonly weightsT: Float64Array[];
-  private readonly actT: Float64Array;
-  private readonly deltaT: Float64Array;
-  private readonly gradW: Float64Array[];
-  /** Gradient accumulators aligned with the parameter list [W0, b0, W1, b1, ...]. */
-  readonly grads: Float64Array[];
+  private readonly acts: SimdBuffer[];
+  private readonly deltas: SimdBuffer[];
+  /** Per layer: W as [in, out], W transposed [out, in] and the bias, set by loadParams(). */
+  private readonly weights: SimdBuffer[] = [];
+  private readonly weightsT: SimdBuffer[] = [];
+  private readonly biases: SimdBuffer[] = [];
+  private readonly actT: SimdBuffer;
+  private readonly deltaT: SimdBuffer;
+  private readonly gradW: SimdBuffer[] = [];
+  private readonly act: number;
+  /** Gradients aligned with the parameter list [W0, b0, W1, b1, ...] (views into the arena). */
+  readonly grads: Float32Array[] = [];
 
   constructor(
     readonly sizes: number[],
     readonly activation: Activation,
     readonly batch: number,
   ) {
-    this.acts = sizes.map((s) => new Float64Array(s * batch));
-    this.deltas = sizes.map((s) => new Float64Array(s * batch));
-    this.grads = [];
-    this.weights = [];
-    this.weightsT = [];
-    this.gradW = [];
-    for (let l = 0; l + 1 < sizes.length; l++) {
-      const n = sizes[l] * sizes[l + 1];
-      this.grads.push(new Float64Array(n), new Float64Array(sizes[l + 1]));
-      this.weights.push(new Float64Array(n));
-      this.weightsT.push(new Float64Array(n));
-      this.gradW.push(this.grads[2 * l]);
-    }
+    const layers = sizes.length - 1;
     const widest = Math.max(...sizes);
-    this.actT = new Float64Array(widest * batch);
-    this.deltaT = new Float64Array(widest * batch);
+    const perLayer = (l: number) => [sizes[l] * sizes[l + 1], sizes[l] * sizes[l + 1], sizes[l + 1]];
+    const request = [
+      ...sizes.flatMap((n) => [n * batch, n * batch]),
+      ...sizes.slice(0, layers).flatMap((_, l) => [...perLayer(l), ...perLayer(l)]),
+      widest * batch,
+      widest * batch,
+    ];
+    this.arena = new SimdArena(arenaFloats(request));
+    this.acts = sizes.map((n) => this.arena.alloc(n * batch));
+    this.deltas = sizes.map((n) => this.arena.alloc(n * batch));
+    for (let l = 0; l < layers; l++) {
+      const n = sizes[l] * sizes[l + 1];
+      this.weights.push(this.arena.alloc(n));
+      this.weightsT.push(this.arena.alloc(n));
+      this.biases.push(this.arena.alloc(sizes[l + 1]));
+      this.gradW.push(this.arena.alloc(n));
+      this.grads.push(this.gradW[l].view, this.arena.alloc(sizes[l + 1]).view);
+    }
+    this.actT = this.arena.alloc(widest * batch);
+    this.deltaT = this.arena.alloc(widest * batch);
+    this.act = activation === 'tanh' ? ACT_TANH : ACT_RELU;
   }
 
-  /** Forward pass of `count` rows (row-major [count, in]); returns the [count, out] outputs (a view). */
-  forward(params: Float32Array[], input: Float32Array, count: number): Float64Array {
+  /** Copy weights [W0, b0, W1, b1, ...] (W as [in, out]) in; forward() and backward() use them. */
+  loadParams(params: Float32Array[]): void {
+    for (let l = 0; l + 1 < this.sizes.length; l++) {
+      this.weights[l].view.set(params[2 * l]);
+      this.arena.transpose(this.weights[l], this.sizes[l], this.sizes[l + 1], this.weightsT[l]);
+      this.biases[l].view.set(params[2 * l + 1]);
+    }
+  }
+
+  /** Forward pass of `count` rows (row-major [count, in] from `inputOffset`); returns the [count, out] outputs (a view). */
+  forward(input: Float32Array, count: number, inputOffset = 0): Float32Array {
     const { sizes } = this;
     const layers = sizes.length - 1;
-    const tanh = this.activation === 'tanh';
-    const x0 = this.acts[0];
-    for (let k = 0; k < count * sizes[0]; k++) x0[k] = input[k];
+    const x = this.acts[0].view;
+    for (let k = 0; k < count * sizes[0]; k++) x[k] = input[inputOffset + k];
     for (let l = 0; l < layers; l++) {
-      const w = params[2 * l];
-      const b = params[2 * l + 1];
-      const nIn = sizes[l];
-      const nOut = sizes[l + 1];
-      this.weights[l].set(w);
-      transposeInto(w, nIn, nOut, this.weightsT[l]);
       const z = this.acts[l + 1];
-      matMulTransposed(this.acts[l], count, this.weightsT[l], nOut, nIn, z);
-      const hidden = l + 1 < layers;
-      for (let r = 0; r < count; r++) {
-        const zo = r * nOut;
-        for (let j = 0; j < nOut; j++) {
-          const v = z[zo + j] + b[j];
-          z[zo + j] = hidden ? (tanh ? Math.tanh(v) : v > 0 ? v : 0) : v;
-        }
-      }
+      this.arena.matMulTransposed(this.acts[l], count, this.weightsT[l], sizes[l + 1], sizes[l], z);
+      const act = l + 1 < layers ? this.act : ACT_IDENTITY;
+      this.arena.biasActivation(z, count, sizes[l + 1], this.biases[l], act);
     }
-    return this.acts[layers];
+    return this.acts[layers].view;
   }
 
   /** The [count, out] gradient buffer for the outputs; fill it, then call backward(). */
-  outputGradient(): Float64Array {
-    return this.deltas[this.sizes.length - 1];
+  outputGradient(): Float32Array {
+    return this.deltas[this.sizes.length - 1].view;
   }
 
   /** Backward pass of the last forward() (same params): overwrites `grads` with dLoss/dParams. */
   backward(count: number): void {
     const { sizes } = this;
     const layers = sizes.length - 1;
-    const tanh = this.activation === 'tanh';
     for (let l = layers - 1; l >= 0; l--) {
       const nIn = sizes[l];
       const nOut = sizes[l + 1];
@@ -171,22 +102,20 @@ export class HostMlpPass {
       const h = this.acts[l];
       const gb = this.grads[2 * l + 1];
       gb.fill(0);
+      const dzView = dz.view;
       for (let r = 0; r < count; r++) {
         const zo = r * nOut;
-        for (let j = 0; j < nOut; j++) gb[j] += dz[zo + j];
+        for (let j = 0; j < nOut; j++) gb[j] += dzView[zo + j];
       }
       // dW[i, j] = sum_r h[r, i] dz[r, j]: rows of h^T against rows of dz^T.
-      transposeInto(h, count, nIn, this.actT);
-      transposeInto(dz, count, nOut, this.deltaT);
-      matMulTransposed(this.actT, nIn, this.deltaT, nOut, count, this.gradW[l]);
+      this.arena.transpose(h, count, nIn, this.actT);
+      this.arena.transpose(dz, count, nOut, this.deltaT);
+      this.arena.matMulTransposed(this.actT, nIn, this.deltaT, nOut, count, this.gradW[l]);
       if (l === 0) break;
       // dh[r, i] = sum_j dz[r, j] W[i, j], then through the activation of layer l (whose output is h).
       const dh = this.deltas[l];
-      matMulTransposed(dz, count, this.weights[l], nIn, nOut, dh);
-      for (let k = 0; k < count * nIn; k++) {
-        const a = h[k];
-        dh[k] = tanh ? dh[k] * (1 - a * a) : a > 0 ? dh[k] : 0;
-      }
+      this.arena.matMulTransposed(dz, count, this.weights[l], nIn, nOut, dh);
+      this.arena.activationGradient(dh, h, count * nIn, this.act);
     }
   }
 }
@@ -214,13 +143,13 @@ export interface HostPpoOptions {
  * Returns [policy, value, entropy, approxKl, clipFraction].
  */
 export function ppoLossHost(
-  logits: Float64Array,
+  logits: HostArray,
   numActions: number,
-  values: Float64Array | undefined,
+  values: HostArray | undefined,
   x: HostPpoMinibatch,
   o: HostPpoOptions,
-  dLogits: Float64Array,
-  dValues: Float64Array | undefined,
+  dLogits: HostArray,
+  dValues: HostArray | undefined,
 ): [number, number, number, number, number] {
   const n = x.count;
   const k = numActions;

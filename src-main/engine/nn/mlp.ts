@@ -6,7 +6,7 @@
 import type * as TF from '@tensorflow/tfjs';
 import { NonFiniteError, type Tf } from '../node-api.ts';
 import type { Rng } from '../rng.ts';
-import { matMulTransposed, transposeInto } from './host-ppo.ts';
+import { HostMlpPass } from './host-ppo.ts';
 import { orthogonal } from './init.ts';
 
 export type Activation = 'tanh' | 'relu';
@@ -21,10 +21,8 @@ export interface MlpSpec {
 export class Mlp {
   readonly variables: TF.Variable[] = [];
   private host: Float32Array[] = [];
-  /** Per layer, the host weights transposed to [out, in] as float64, for the blocked host matMul. */
-  private hostT: Float64Array[] = [];
-  private scratch: Float64Array[] = [];
-  private scratchRows = 0;
+  /** The float32 SIMD pass that acts on the host copy (sized for the largest batch asked so far). */
+  private hostPass?: HostMlpPass;
 
   constructor(
     private readonly tf: Tf,
@@ -40,17 +38,12 @@ export class Mlp {
       this.variables.push(variableFrom(tf, tf.zeros([sizes[l + 1]])));
       this.host.push(w, new Float32Array(sizes[l + 1]));
     }
-    this.refreshTransposed();
+    this.refreshHostPass();
   }
 
-  private refreshTransposed(): void {
-    const { sizes } = this.spec;
-    this.hostT = [];
-    for (let l = 0; l + 1 < sizes.length; l++) {
-      const t = new Float64Array(sizes[l] * sizes[l + 1]);
-      transposeInto(this.host[2 * l], sizes[l], sizes[l + 1], t);
-      this.hostT.push(t);
-    }
+  /** The host pass reads the host copy's weights; call after every change of `host`. */
+  private refreshHostPass(): void {
+    this.hostPass?.loadParams(this.host);
   }
 
   get inputSize(): number {
@@ -85,36 +78,17 @@ export class Mlp {
       }
     });
     this.host = arrays;
-    this.refreshTransposed();
+    this.refreshHostPass();
   }
 
   /** Host forward pass for `count` rows of `input` (row-major); writes [count, out] into `out`. */
   forwardHost(input: Float32Array, count: number, out: Float32Array, inputOffset = 0): void {
-    const sizes = this.spec.sizes;
-    const layers = sizes.length - 1;
-    const tanh = this.spec.activation === 'tanh';
-    if (this.scratchRows < count) {
-      this.scratch = sizes.map((s) => new Float64Array(s * count));
-      this.scratchRows = count;
+    if (!this.hostPass || this.hostPass.batch < count) {
+      this.hostPass = new HostMlpPass(this.spec.sizes, this.spec.activation, Math.max(count, 1));
+      this.hostPass.loadParams(this.host);
     }
-    const x = this.scratch[0];
-    for (let k = 0; k < count * sizes[0]; k++) x[k] = input[inputOffset + k];
-    for (let l = 0; l < layers; l++) {
-      const nOut = sizes[l + 1];
-      const z = this.scratch[l + 1];
-      matMulTransposed(this.scratch[l], count, this.hostT[l], nOut, sizes[l], z);
-      const b = this.host[2 * l + 1];
-      const hidden = l + 1 < layers;
-      for (let r = 0; r < count; r++) {
-        const o = r * nOut;
-        for (let j = 0; j < nOut; j++) {
-          const v = z[o + j] + b[j];
-          z[o + j] = hidden ? (tanh ? Math.tanh(v) : v > 0 ? v : 0) : v;
-        }
-      }
-    }
-    const y = this.scratch[layers];
-    for (let k = 0; k < count * sizes[layers]; k++) out[k] = y[k];
+    const y = this.hostPass.forward(input, count, inputOffset);
+    for (let k = 0; k < count * this.outputSize; k++) out[k] = y[k];
   }
 
   /** Copies of the current weights [W0, b0, W1, b1, ...], for an update done on the host. */
@@ -131,7 +105,7 @@ export class Mlp {
       value.dispose();
       this.host[i] = Float32Array.from(arrays[i]);
     });
-    this.refreshTransposed();
+    this.refreshHostPass();
   }
 
   /** Number of trainable parameters. */
@@ -155,7 +129,7 @@ export class Mlp {
       value.dispose();
       this.host[i] = data;
     });
-    this.refreshTransposed();
+    this.refreshHostPass();
   }
 
   dispose(): void {

@@ -1,0 +1,576 @@
+/**
+ * Float32 kernels for the host-side MLP passes, as a WebAssembly module with 128-bit SIMD, assembled here
+ * from a readable instruction list (no build step, no binary in the repository). V8's scalar JS reaches
+ * ~1 GFLOP/s on these loops; f32x4 lanes and a 2 x 2 register block do several times that, and the
+ * tanh below is a rational polynomial instead of Math.tanh's ~30 ns call.
+ *
+ * All kernels work on byte offsets into one memory owned by a `SimdArena`; `SimdArena.alloc` hands out
+ * Float32Array views of it. The memory never grows after the arena is built, so the views stay valid.
+ */
+
+export const ACT_IDENTITY = 0;
+export const ACT_TANH = 1;
+export const ACT_RELU = 2;
+
+// --- a minimal WebAssembly assembler -------------------------------------------------------------
+
+const I32 = 0x7f;
+const F32 = 0x7d;
+const V128 = 0x7b;
+
+function uleb(n: number): number[] {
+  const out: number[] = [];
+  do {
+    let byte = n & 0x7f;
+    n >>>= 7;
+    if (n !== 0) byte |= 0x80;
+    out.push(byte);
+  } while (n !== 0);
+  return out;
+}
+
+function sleb(n: number): number[] {
+  const out: number[] = [];
+  for (;;) {
+    const byte = n & 0x7f;
+    n >>= 7;
+    const done = (n === 0 && (byte & 0x40) === 0) || (n === -1 && (byte & 0x40) !== 0);
+    out.push(done ? byte : byte | 0x80);
+    if (done) return out;
+  }
+}
+
+function f32Bytes(v: number): number[] {
+  return [...new Uint8Array(Float32Array.of(v).buffer)];
+}
+
+function vec(items: number[][]): number[] {
+  return [...uleb(items.length), ...items.flat()];
+}
+
+function utf8(s: string): number[] {
+  const bytes = [...new TextEncoder().encode(s)];
+  return [...uleb(bytes.length), ...bytes];
+}
+
+/** One function body under construction: named locals and the instructions used by the kernels. */
+class Fn {
+  readonly code: number[] = [];
+  private readonly locals: number[] = [];
+  private readonly names = new Map<string, number>();
+
+  constructor(
+    readonly name: string,
+    readonly params: string[],
+  ) {
+    params.forEach((p, i) => {
+      this.names.set(p, i);
+    });
+  }
+
+  local(name: string, type: number): this {
+    this.names.set(name, this.params.length + this.locals.length);
+    this.locals.push(type);
+    return this;
+  }
+
+  private idx(name: string): number {
+    const i = this.names.get(name);
+    if (i === undefined) throw new Error(`wasm-simd: unknown local ${name}`);
+    return i;
+  }
+
+  get(name: string): this {
+    this.code.push(0x20, ...uleb(this.idx(name)));
+    return this;
+  }
+  set(name: string): this {
+    this.code.push(0x21, ...uleb(this.idx(name)));
+    return this;
+  }
+  i32(v: number): this {
+    this.code.push(0x41, ...sleb(v));
+    return this;
+  }
+  f32(v: number): this {
+    this.code.push(0x43, ...f32Bytes(v));
+    return this;
+  }
+  op(...bytes: number[]): this {
+    this.code.push(...bytes);
+    return this;
+  }
+  /** i32 a + b, a * b of two locals or constants pushed by the callbacks. */
+  add(): this {
+    return this.op(0x6a);
+  }
+  mul(): this {
+    return this.op(0x6c);
+  }
+  f32Load(): this {
+    return this.op(0x2a, 2, 0);
+  }
+  f32Store(): this {
+    return this.op(0x38, 2, 0);
+  }
+  v128Load(): this {
+    return this.op(0xfd, 0x00, 4, 0);
+  }
+  v128Store(): this {
+    return this.op(0xfd, 0x0b, 4, 0);
+  }
+  /** Loop while `cond` (pushes an i32) holds: block { loop { if !cond break; body; continue } }. */
+  whileLoop(cond: (f: this) => void, body: (f: this) => void): this {
+    this.op(0x02, 0x40, 0x03, 0x40);
+    cond(this);
+    this.op(0x45, 0x0d, 1); // i32.eqz; br_if to the block's end
+    body(this);
+    this.op(0x0c, 0, 0x0b, 0x0b); // br to the loop's start; end loop; end block
+    return this;
+  }
+  ifThen(cond: (f: this) => void, body: (f: this) => void): this {
+    cond(this);
+    this.op(0x04, 0x40);
+    body(this);
+    this.op(0x0b);
+    return this;
+  }
+  /** local += step (i32). */
+  bump(name: string, step: number): this {
+    return this.get(name).i32(step).add().set(name);
+  }
+
+  body(): number[] {
+    const groups = this.locals.map((t) => [1, t]);
+    const inner = [...vec(groups), ...this.code, 0x0b];
+    return [...uleb(inner.length), ...inner];
+  }
+}
+
+const F32X4_SPLAT = [0xfd, 0x13];
+const F32X4_ADD = [0xfd, 0xe4, 0x01];
+const F32X4_MUL = [0xfd, 0xe6, 0x01];
+const F32_ADD = [0x92];
+const F32_MUL = [0x94];
+const extractLane = (lane: number) => [0xfd, 0x1f, lane];
+const I32_LT_S = 0x48;
+
+/** Register block of the multiply: rows x columns of the output per inner loop. */
+const ROW_BLOCK = 4;
+const COL_BLOCK = 2;
+
+/**
+ * mm(a, rows, b, cols, inner, out): out[r, c] = sum_k a[r, k] b[c, k] (all row-major float32, byte
+ * offsets). Rows and columns in ROW_BLOCK x COL_BLOCK blocks (tails one at a time), k in f32x4 lanes with a scalar tail;
+ * each lane sum is reduced in a fixed order, so results are deterministic.
+ */
+function matMulTransposedFn(): Fn {
+  const f = new Fn('mm', ['a', 'rows', 'b', 'cols', 'inner', 'out']);
+  for (const n of ['r', 'c', 'kb', 'rowBytes', 'vecBytes']) f.local(n, I32);
+  for (let i = 0; i < ROW_BLOCK; i++) f.local(`pa${i}`, I32).local(`x${i}`, V128);
+  for (let j = 0; j < COL_BLOCK; j++) f.local(`pb${j}`, I32).local(`y${j}`, V128);
+  for (let i = 0; i < ROW_BLOCK; i++)
+    for (let j = 0; j < COL_BLOCK; j++) f.local(`s${i}${j}`, F32).local(`acc${i}${j}`, V128);
+  f.get('inner').i32(4).mul().set('rowBytes');
+  f.get('inner').i32(-4).op(0x71).i32(4).mul().set('vecBytes'); // (inner & ~3) * 4
+
+  /** s_ij = ((lane0 + lane1) + lane2) + lane3 of acc_ij. */
+  const reduceLanes = (i: number, j: number) => {
+    f.get(`acc${i}${j}`).op(...extractLane(0));
+    for (let lane = 1; lane < 4; lane++) f.get(`acc${i}${j}`).op(...extractLane(lane), ...F32_ADD);
+    f.set(`s${i}${j}`);
+  };
+  /** Computes the rb x cb block at (r, c) with row pointers pa*, column pointers pb*. */
+  const block = (rb: number, cb: number) => {
+    const pairs: [number, number][] = [];
+    for (let i = 0; i < rb; i++) for (let j = 0; j < cb; j++) pairs.push([i, j]);
+    for (const [i, j] of pairs)
+      f.f32(0)
+        .op(...F32X4_SPLAT)
+        .set(`acc${i}${j}`);
+    f.i32(0).set('kb');
+    f.whileLoop(
+      (g) => g.get('kb').get('vecBytes').op(I32_LT_S),
+      (g) => {
+        // Each row and column vector loaded once per step, then every product of the block.
+        for (let i = 0; i < rb; i++) g.get(`pa${i}`).get('kb').add().v128Load().set(`x${i}`);
+        for (let j = 0; j < cb; j++) g.get(`pb${j}`).get('kb').add().v128Load().set(`y${j}`);
+        for (const [i, j] of pairs) {
+          g.get(`acc${i}${j}`).get(`x${i}`).get(`y${j}`);
+          g.op(...F32X4_MUL, ...F32X4_ADD).set(`acc${i}${j}`);
+        }
+        g.bump('kb', 16);
+      },
+    );
+    for (const [i, j] of pairs) reduceLanes(i, j);
+    f.whileLoop(
+      (g) => g.get('kb').get('rowBytes').op(I32_LT_S),
+      (g) => {
+        for (const [i, j] of pairs) {
+          g.get(`s${i}${j}`);
+          g.get(`pa${i}`).get('kb').add().f32Load();
+          g.get(`pb${j}`).get('kb').add().f32Load();
+          g.op(...F32_MUL, ...F32_ADD).set(`s${i}${j}`);
+        }
+        g.bump('kb', 4);
+      },
+    );
+    for (const [i, j] of pairs) {
+      // out + ((r + i) * cols + c + j) * 4
+      f.get('out').get('r').i32(i).add().get('cols').mul().get('c').add().i32(j).add().i32(4).mul().add();
+      f.get(`s${i}${j}`).f32Store();
+    }
+  };
+  const rowPointers = (rb: number) => {
+    f.get('a').get('r').get('rowBytes').mul().add().set('pa0');
+    for (let i = 1; i < rb; i++)
+      f.get(`pa${i - 1}`)
+        .get('rowBytes')
+        .add()
+        .set(`pa${i}`);
+  };
+  const colPointers = (cb: number) => {
+    f.get('b').get('c').get('rowBytes').mul().add().set('pb0');
+    for (let j = 1; j < cb; j++)
+      f.get(`pb${j - 1}`)
+        .get('rowBytes')
+        .add()
+        .set(`pb${j}`);
+  };
+  /** All columns of the current row block: COL_BLOCK at a time, then single tail columns. */
+  const columns = (rb: number) => {
+    f.i32(0).set('c');
+    f.whileLoop(
+      (g) =>
+        g
+          .get('c')
+          .i32(COL_BLOCK - 1)
+          .add()
+          .get('cols')
+          .op(I32_LT_S),
+      (g) => {
+        colPointers(COL_BLOCK);
+        block(rb, COL_BLOCK);
+        g.bump('c', COL_BLOCK);
+      },
+    );
+    f.whileLoop(
+      (g) => g.get('c').get('cols').op(I32_LT_S),
+      (g) => {
+        colPointers(1);
+        block(rb, 1);
+        g.bump('c', 1);
+      },
+    );
+  };
+  // Rows ROW_BLOCK at a time, then single tail rows.
+  f.i32(0).set('r');
+  f.whileLoop(
+    (g) =>
+      g
+        .get('r')
+        .i32(ROW_BLOCK - 1)
+        .add()
+        .get('rows')
+        .op(I32_LT_S),
+    (g) => {
+      rowPointers(ROW_BLOCK);
+      columns(ROW_BLOCK);
+      g.bump('r', ROW_BLOCK);
+    },
+  );
+  f.whileLoop(
+    (g) => g.get('r').get('rows').op(I32_LT_S),
+    (g) => {
+      rowPointers(1);
+      columns(1);
+      g.bump('r', 1);
+    },
+  );
+  return f;
+}
+
+/**
+ * tanh(x) as Eigen's float rational approximation (numerator odd degree 13, denominator even degree 6,
+ * input clamped to +-7.9053111; within a few float32 ulps of the true tanh, the form TensorFlow's CPU
+ * kernels use). Expects x on the stack; leaves tanh(x).
+ */
+const TANH_CLAMP = 7.905311107635498;
+const TANH_ALPHA = [
+  4.89352455891786e-3, 6.37261928875436e-4, 1.48572235717979e-5, 5.12229709037114e-8, -8.60467152213735e-11,
+  2.00018790482477e-13, -2.76076847742355e-16,
+];
+const TANH_BETA = [4.89352518554385e-3, 2.268434632439e-3, 1.18534705686654e-4, 1.19825839466702e-6];
+
+/** The float ops of one lane shape: scalar f32 or four f32 lanes (the same IEEE operations either way). */
+interface Lanes {
+  type: number;
+  load: (f: Fn) => void;
+  store: (f: Fn) => void;
+  constant: (f: Fn, v: number) => void;
+  add: number[];
+  mul: number[];
+  div: number[];
+  min: number[];
+  max: number[];
+  width: number;
+}
+
+const SCALAR: Lanes = {
+  type: F32,
+  load: (f) => f.f32Load(),
+  store: (f) => f.f32Store(),
+  constant: (f, v) => f.f32(v),
+  add: [0x92],
+  mul: [0x94],
+  div: [0x95],
+  min: [0x96],
+  max: [0x97],
+  width: 1,
+};
+
+const VECTOR: Lanes = {
+  type: V128,
+  load: (f) => f.v128Load(),
+  store: (f) => f.v128Store(),
+  constant: (f, v) => f.f32(v).op(...F32X4_SPLAT),
+  add: F32X4_ADD,
+  mul: F32X4_MUL,
+  div: [0xfd, 0xe7, 0x01],
+  min: [0xfd, 0xe8, 0x01],
+  max: [0xfd, 0xe9, 0x01],
+  width: 4,
+};
+
+/** Expects x on the stack (in locals named x/x2 of the lane type); leaves tanh(x). */
+function emitTanh(f: Fn, l: Lanes, x: string, x2: string): void {
+  l.constant(f, TANH_CLAMP);
+  f.op(...l.min);
+  l.constant(f, -TANH_CLAMP);
+  f.op(...l.max).set(x);
+  f.get(x)
+    .get(x)
+    .op(...l.mul)
+    .set(x2);
+  // Horner in x2 over the coefficients, highest degree first.
+  const horner = (coefficients: number[]) => {
+    l.constant(f, coefficients[coefficients.length - 1]);
+    for (let i = coefficients.length - 2; i >= 0; i--) {
+      f.get(x2).op(...l.mul);
+      l.constant(f, coefficients[i]);
+      f.op(...l.add);
+    }
+  };
+  horner(TANH_ALPHA);
+  f.get(x).op(...l.mul);
+  horner(TANH_BETA);
+  f.op(...l.div);
+}
+
+/**
+ * biasAct(z, rows, cols, bias, act): z[r, c] = act(z[r, c] + bias[c]) with act 0 = identity, 1 = tanh,
+ * 2 = relu. Four columns at a time when cols is a multiple of 4 (same results as the scalar loop).
+ */
+function biasActFn(): Fn {
+  const f = new Fn('biasAct', ['z', 'rows', 'cols', 'bias', 'act']);
+  f.local('p', I32).local('end', I32).local('c', I32);
+  f.local('x', F32).local('x2', F32).local('vx', V128).local('vx2', V128);
+  f.get('z').get('rows').get('cols').mul().i32(4).mul().add().set('end');
+  const loops = (l: Lanes, act: number) => {
+    const [x, x2] = l.width === 1 ? ['x', 'x2'] : ['vx', 'vx2'];
+    f.get('z').set('p');
+    f.whileLoop(
+      (g) => g.get('p').get('end').op(I32_LT_S),
+      (g) => {
+        g.i32(0).set('c');
+        g.whileLoop(
+          (h) => h.get('c').get('cols').op(I32_LT_S),
+          (h) => {
+            h.get('p'); // the store's address
+            h.get('p');
+            l.load(h);
+            h.get('bias').get('c').i32(4).mul().add();
+            l.load(h);
+            h.op(...l.add);
+            if (act === ACT_TANH) emitTanh(h, l, x, x2);
+            if (act === ACT_RELU) {
+              l.constant(h, 0);
+              h.op(...l.max);
+            }
+            l.store(h);
+            h.bump('p', 4 * l.width).bump('c', l.width);
+          },
+        );
+      },
+    );
+  };
+  for (const act of [ACT_IDENTITY, ACT_TANH, ACT_RELU]) {
+    f.ifThen(
+      (g) => g.get('act').i32(act).op(0x46),
+      (g) => {
+        // cols % 4 == 0: vector loop; else scalar.
+        g.get('cols').i32(3).op(0x71).op(0x45);
+        g.op(0x04, 0x40);
+        loops(VECTOR, act);
+        g.op(0x05);
+        loops(SCALAR, act);
+        g.op(0x0b);
+      },
+    );
+  }
+  return f;
+}
+
+/** transpose(m, rows, cols, out): out[c, r] = m[r, c]. */
+function transposeFn(): Fn {
+  const f = new Fn('transpose', ['m', 'rows', 'cols', 'out']);
+  f.local('r', I32).local('c', I32).local('src', I32).local('dst', I32).local('stride', I32);
+  f.get('rows').i32(4).mul().set('stride');
+  f.get('m').set('src');
+  f.i32(0).set('r');
+  f.whileLoop(
+    (g) => g.get('r').get('rows').op(I32_LT_S),
+    (g) => {
+      g.get('out').get('r').i32(4).mul().add().set('dst');
+      g.i32(0).set('c');
+      g.whileLoop(
+        (h) => h.get('c').get('cols').op(I32_LT_S),
+        (h) => {
+          h.get('dst').get('src').f32Load().f32Store();
+          h.bump('src', 4);
+          h.get('dst').get('stride').add().set('dst');
+          h.bump('c', 1);
+        },
+      );
+      g.bump('r', 1);
+    },
+  );
+  return f;
+}
+
+/** actGrad(d, h, n, act): d[k] *= (1 - h[k]^2) for tanh (act 1), d[k] = h[k] > 0 ? d[k] : 0 for relu. */
+function actGradFn(): Fn {
+  const f = new Fn('actGrad', ['d', 'h', 'n', 'act']);
+  f.local('k', I32).local('end', I32).local('a', F32);
+  f.i32(0).set('k');
+  f.get('n').i32(4).mul().set('end');
+  f.whileLoop(
+    (g) => g.get('k').get('end').op(I32_LT_S),
+    (g) => {
+      g.get('h').get('k').add().f32Load().set('a');
+      g.get('d').get('k').add(); // the store's address
+      g.get('d').get('k').add().f32Load();
+      g.get('act').i32(1).op(0x46); // i32.eq
+      g.op(0x04, F32); // if, with an f32 result
+      g.f32(1)
+        .get('a')
+        .get('a')
+        .op(...F32_MUL)
+        .op(0x93); // 1 - a * a
+      g.op(0x05); // else
+      g.f32(1).f32(0).get('a').f32(0).op(0x5e, 0x1b); // select(1, 0, a > 0)
+      g.op(0x0b);
+      g.op(...F32_MUL).f32Store();
+      g.bump('k', 4);
+    },
+  );
+  return f;
+}
+
+function assemble(fns: Fn[]): Uint8Array<ArrayBuffer> {
+  const section = (id: number, payload: number[]) => [id, ...uleb(payload.length), ...payload];
+  const types = fns.map((f) => [0x60, ...vec(f.params.map(() => [I32])), 0]);
+  const bytes = [
+    0x00,
+    0x61,
+    0x73,
+    0x6d,
+    0x01,
+    0x00,
+    0x00,
+    0x00,
+    ...section(1, vec(types)),
+    ...section(2, vec([[...utf8('env'), ...utf8('memory'), 0x02, 0x00, 0x01]])),
+    ...section(3, vec(fns.map((_, i) => uleb(i)))),
+    ...section(7, vec(fns.map((f, i) => [...utf8(f.name), 0x00, ...uleb(i)]))),
+    ...section(10, vec(fns.map((f) => f.body()))),
+  ];
+  return new Uint8Array(bytes);
+}
+
+interface Kernels {
+  mm(a: number, rows: number, b: number, cols: number, inner: number, out: number): void;
+  biasAct(z: number, rows: number, cols: number, bias: number, act: number): void;
+  actGrad(d: number, h: number, n: number, act: number): void;
+  transpose(m: number, rows: number, cols: number, out: number): void;
+}
+
+let compiled: WebAssembly.Module | undefined;
+
+/** The compiled module, built once per process (a few kB; synchronous compile is fine at this size). */
+function simdModule(): WebAssembly.Module {
+  compiled ??= new WebAssembly.Module(
+    assemble([matMulTransposedFn(), biasActFn(), actGradFn(), transposeFn()]),
+  );
+  return compiled;
+}
+
+/** A float32 view into an arena's memory with its byte offset, for passing to the kernels. */
+export interface SimdBuffer {
+  view: Float32Array;
+  offset: number;
+}
+
+/** One fixed-size memory and the kernels bound to it. Allocate every buffer up front with `alloc`. */
+export class SimdArena {
+  private readonly memory: WebAssembly.Memory;
+  private readonly kernels: Kernels;
+  private used = 0;
+
+  constructor(readonly capacityFloats: number) {
+    const pages = Math.max(1, Math.ceil((capacityFloats * 4 + 64) / 65536));
+    this.memory = new WebAssembly.Memory({ initial: pages });
+    const instance = new WebAssembly.Instance(simdModule(), { env: { memory: this.memory } });
+    this.kernels = instance.exports as unknown as Kernels;
+  }
+
+  alloc(floats: number): SimdBuffer {
+    // 16-byte aligned, so f32x4 loads of row starts with a multiple-of-4 width are aligned.
+    const offset = this.used;
+    this.used += Math.ceil(floats / 4) * 16;
+    if (this.used > this.memory.buffer.byteLength) throw new Error('SimdArena: out of reserved memory');
+    return { view: new Float32Array(this.memory.buffer, offset, floats), offset };
+  }
+
+  /** out[r, c] = sum_k a[r, k] b[c, k]. */
+  matMulTransposed(
+    a: SimdBuffer,
+    rows: number,
+    b: SimdBuffer,
+    cols: number,
+    inner: number,
+    out: SimdBuffer,
+  ): void {
+    this.kernels.mm(a.offset, rows, b.offset, cols, inner, out.offset);
+  }
+
+  /** z = act(z + bias) row-wise, over the first rows x cols of z. */
+  biasActivation(z: SimdBuffer, rows: number, cols: number, bias: SimdBuffer, act: number): void {
+    this.kernels.biasAct(z.offset, rows, cols, bias.offset, act);
+  }
+
+  /** out = m^T for the row-major [rows, cols] m. */
+  transpose(m: SimdBuffer, rows: number, cols: number, out: SimdBuffer): void {
+    this.kernels.transpose(m.offset, rows, cols, out.offset);
+  }
+
+  /** d *= act'(.) expressed through the activation's output h. */
+  activationGradient(d: SimdBuffer, h: SimdBuffer, n: number, act: number): void {
+    this.kernels.actGrad(d.offset, h.offset, n, act);
+  }
+}
+
+/** Bytes needed for `floats` floats allocated as separate buffers (16-byte rounding included). */
+export function arenaFloats(sizes: number[]): number {
+  return sizes.reduce((sum, n) => sum + Math.ceil(n / 4) * 4, 0);
+}

@@ -1,0 +1,123 @@
+import { describe, expect, it } from 'vitest';
+import { ACT_IDENTITY, ACT_RELU, ACT_TANH, SimdArena } from '../../src-main/engine/nn/wasm-simd.ts';
+
+/** Deterministic test values in [-1, 1]. */
+function fill(view: Float32Array, phase: number): void {
+  for (let i = 0; i < view.length; i++) view[i] = Math.sin(i * 0.37 + phase);
+}
+
+describe('WebAssembly SIMD kernels of the host MLP passes', () => {
+  const arena = new SimdArena(1 << 18);
+
+  it('matMulTransposed equals a float64 triple loop for block-aligned and odd shapes', () => {
+    // Odd rows/cols exercise the single-row/column tails; inner % 4 != 0 the scalar k tail.
+    for (const [rows, cols, inner] of [
+      [128, 64, 64],
+      [128, 2, 64],
+      [4, 64, 128],
+      [7, 5, 9],
+      [1, 1, 1],
+      [3, 1, 6],
+    ]) {
+      const a = arena.alloc(rows * inner);
+      const b = arena.alloc(cols * inner);
+      const out = arena.alloc(rows * cols);
+      fill(a.view, 0.1);
+      fill(b.view, 0.7);
+      arena.matMulTransposed(a, rows, b, cols, inner, out);
+      let worst = 0;
+      for (let r = 0; r < rows; r++) {
+        for (let c = 0; c < cols; c++) {
+          let s = 0;
+          for (let k = 0; k < inner; k++) s += a.view[r * inner + k] * b.view[c * inner + k];
+          worst = Math.max(worst, Math.abs(s - out.view[r * cols + c]));
+        }
+      }
+      // float32 accumulation of up to 128 products of size <= 1: a few 1e-6 at most.
+      expect(worst, `${rows}x${cols}x${inner}`).toBeLessThan(2e-5);
+    }
+  });
+
+  it('matMulTransposed on a hand-computed case', () => {
+    const a = arena.alloc(4);
+    const b = arena.alloc(6);
+    const out = arena.alloc(6);
+    a.view.set([1, 2, 3, 4]); // [[1, 2], [3, 4]]
+    b.view.set([1, 0, 0, 1, 1, 1]); // rows (1, 0), (0, 1), (1, 1)
+    arena.matMulTransposed(a, 2, b, 3, 2, out);
+    expect([...out.view]).toEqual([1, 2, 3, 3, 4, 7]);
+  });
+
+  it('bias + tanh is within 1e-6 of Math.tanh over [-10, 10]; relu and identity are exact', () => {
+    const n = 2001;
+    const z = arena.alloc(n * 2);
+    const bias = arena.alloc(2);
+    bias.view.set([0.5, -0.25]);
+    for (let i = 0; i < n * 2; i++) z.view[i] = (Math.floor(i / 2) - 1000) / 100;
+    const before = Float32Array.from(z.view);
+    arena.biasActivation(z, n, 2, bias, ACT_TANH);
+    let worst = 0;
+    for (let i = 0; i < n * 2; i++)
+      worst = Math.max(worst, Math.abs(z.view[i] - Math.tanh(before[i] + bias.view[i % 2])));
+    expect(worst).toBeLessThan(1e-6);
+    expect(z.view[2 * 2000]).toBeCloseTo(1, 6);
+
+    const y = arena.alloc(4);
+    y.view.set([-1, 2, -3, 4]);
+    arena.biasActivation(y, 2, 2, bias, ACT_RELU);
+    expect([...y.view]).toEqual([0, 1.75, 0, 3.75]);
+    y.view.set([-1, 2, -3, 4]);
+    arena.biasActivation(y, 2, 2, bias, ACT_IDENTITY);
+    expect([...y.view]).toEqual([-0.5, 1.75, -2.5, 3.75]);
+  });
+
+  it("the four-lane bias + activation gives exactly the scalar loop's numbers", () => {
+    for (const act of [ACT_TANH, ACT_RELU, ACT_IDENTITY]) {
+      const rows = 50;
+      const wide = arena.alloc(rows * 8); // cols 8: four lanes at a time
+      const bias = arena.alloc(8);
+      fill(wide.view, 0.3);
+      for (let i = 0; i < wide.view.length; i++) wide.view[i] *= 6;
+      fill(bias.view, 1.1);
+      const narrow = arena.alloc(rows * 8);
+      const oneBias = arena.alloc(1);
+      // The same values one column at a time (cols 1: the scalar loop).
+      const columns = Array.from({ length: 8 }, (_, c) => {
+        const col = arena.alloc(rows);
+        for (let r = 0; r < rows; r++) col.view[r] = wide.view[r * 8 + c];
+        oneBias.view[0] = bias.view[c];
+        arena.biasActivation(col, rows, 1, oneBias, act);
+        return col;
+      });
+      arena.biasActivation(wide, rows, 8, bias, act);
+      for (let r = 0; r < rows; r++) for (let c = 0; c < 8; c++) narrow.view[r * 8 + c] = columns[c].view[r];
+      expect([...wide.view]).toEqual([...narrow.view]);
+    }
+  });
+
+  it('transpose', () => {
+    const m = arena.alloc(6);
+    const out = arena.alloc(6);
+    m.view.set([1, 2, 3, 4, 5, 6]); // [[1, 2, 3], [4, 5, 6]]
+    arena.transpose(m, 2, 3, out);
+    expect([...out.view]).toEqual([1, 4, 2, 5, 3, 6]);
+  });
+
+  it('activation gradients: tanh through its output, relu as a mask', () => {
+    const d = arena.alloc(3);
+    const h = arena.alloc(3);
+    h.view.set([0.5, 0, -0.5]);
+    d.view.set([2, 2, 2]);
+    arena.activationGradient(d, h, 3, ACT_TANH);
+    expect([...d.view]).toEqual([1.5, 2, 1.5]);
+    d.view.set([2, 2, 2]);
+    arena.activationGradient(d, h, 3, ACT_RELU);
+    expect([...d.view]).toEqual([2, 0, 0]);
+  });
+
+  it('refuses to hand out more than it reserved', () => {
+    const small = new SimdArena(8);
+    small.alloc(8);
+    expect(() => small.alloc(1 << 16)).toThrow(/out of reserved memory/);
+  });
+});
