@@ -27,6 +27,8 @@ interface Figures {
   solveStep: number | null;
   solveSeconds: number | null;
   finalReturn: number;
+  /** Ours only: seconds per phase (node step, engine snapshot), from the run's timings. */
+  phases?: Array<[string, number]>;
 }
 
 async function ours(seed: number, totalSteps: number): Promise<Figures> {
@@ -52,11 +54,16 @@ async function ours(seed: number, totalSteps: number): Promise<Figures> {
     },
   });
   const last = result.metrics.at(-1)!;
+  const typeOf = new Map(graph.nodes.map((n) => [n.id, n.type]));
+  const phases = Object.entries(result.timings)
+    .map(([id, seconds]): [string, number] => [typeOf.has(id) ? `${id} (${typeOf.get(id)})` : id, seconds])
+    .sort((x, y) => y[1] - x[1]);
   return {
     stepsPerSecond: last.envSteps / last.seconds,
     solveStep,
     solveSeconds,
     finalReturn: last.metrics['rollout/episode_return_mean'],
+    phases,
   };
 }
 
@@ -118,6 +125,8 @@ export async function benchPpoCartpole({
         ratio(a.finalReturn, b?.finalReturn),
       ],
     );
+    for (const [phase, seconds] of a.phases ?? [])
+      rows.push([`ppo-cartpole seed ${seed}: seconds in ${phase}`, fmt(seconds, 2), 'n/a', 'n/a']);
     console.error(`seed ${seed} done`);
   }
 

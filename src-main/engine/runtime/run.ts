@@ -43,6 +43,11 @@ export interface RunResult {
   backend?: string;
   metrics: MetricsRecord[];
   error?: { message: string; nodeId?: string; field?: string };
+  /**
+   * Wall-clock seconds spent in each node's step (by node id) and in the engine's per-iteration state
+   * snapshot ('engine/snapshot'): where the time goes. Not metrics: they differ run to run.
+   */
+  timings: Record<string, number>;
 }
 
 interface BuiltNode {
@@ -54,7 +59,7 @@ interface BuiltNode {
 export async function executeRun(options: RunOptions): Promise<RunResult> {
   const control = options.control ?? new RunControl();
   const emit = options.onEvent ?? (() => {});
-  const result: RunResult = { status: 'starting', iteration: 0, envSteps: 0, metrics: [] };
+  const result: RunResult = { status: 'starting', iteration: 0, envSteps: 0, metrics: [], timings: {} };
   const setStatus = (status: RunStatus, message?: string) => {
     result.status = status;
     emit({ type: 'status', status, iteration: result.iteration, backend: result.backend, message });
@@ -214,7 +219,7 @@ export async function executeRun(options: RunOptions): Promise<RunResult> {
       await control.iterationBoundary();
       let record: IterationRecord;
       try {
-        record = await runIteration(plan, built, iteration, totalIterations);
+        record = await runIteration(plan, built, iteration, totalIterations, result.timings);
       } catch (error) {
         if (!(error instanceof NonFiniteError) || !lastSnapshot) throw error;
 
@@ -241,7 +246,9 @@ export async function executeRun(options: RunOptions): Promise<RunResult> {
       if (record.samples.length) emit({ type: 'samples', iteration: iteration - 1, samples: record.samples });
       for (const finding of record.findings) emit({ type: 'finding', finding });
       if (metricsFile) await appendFile(metricsFile, `${JSON.stringify(line)}\n`);
+      const snapshotStart = performance.now();
       lastSnapshot = await snapshot();
+      addSeconds(result.timings, 'engine/snapshot', snapshotStart);
       for (const p of record.pauses) {
         // A node asked a person to look: pause after the completed iteration; Resume continues.
         emit({
@@ -277,6 +284,7 @@ async function runIteration(
   built: Map<string, BuiltNode>,
   iteration: number,
   totalIterations: number,
+  timings: Record<string, number>,
 ): Promise<IterationRecord> {
   const streams = new Map<string, Record<string, unknown>>();
   const metrics: Record<string, number> = {};
@@ -296,7 +304,9 @@ async function runIteration(
       if (port.multiple) inputs[port.name] = values;
       else if (values.length) inputs[port.name] = values[0];
     }
+    const started = performance.now();
     const out = await node.instance.step(inputs, { iteration, totalIterations });
+    addSeconds(timings, id, started);
     streams.set(id, out.outputs ?? {});
     envSteps += out.envSteps ?? 0;
     for (const [name, value] of Object.entries(out.metrics ?? {})) {
@@ -309,6 +319,10 @@ async function runIteration(
     if (out.pause) pauses.push({ nodeId: id, ...out.pause });
   }
   return { envSteps, metrics, samples, findings, pauses };
+}
+
+function addSeconds(timings: Record<string, number>, key: string, startedMs: number): void {
+  timings[key] = (timings[key] ?? 0) + (performance.now() - startedMs) / 1000;
 }
 
 interface IterationRecord {

@@ -69,7 +69,7 @@ export class WorkerRun {
         const iteration = this.lastIteration();
         this.record({ type: 'error', message });
         this.record({ type: 'status', status: 'failed', iteration, message });
-        resolve({ status: 'failed', iteration, envSteps: 0, error: { message } });
+        resolve({ status: 'failed', iteration, envSteps: 0, error: { message }, timings: {} });
       };
       this.worker.on('error', (error) => crashed(error.message));
       this.worker.on('exit', (code) => crashed(`it exited with code ${code}`));
