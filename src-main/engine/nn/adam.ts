@@ -66,17 +66,20 @@ export class Adam {
     this.step += 1;
     const stepSize = lr / (1 - beta1 ** this.step);
     const correction2 = Math.sqrt(1 - beta2 ** this.step);
-    params.forEach((updated, i) => {
-      const g = grads[i];
-      const m = this.m[i];
-      const v = this.v[i];
-      for (let k = 0; k < updated.length; k++) {
-        const gk = g[k] * scale;
-        m[k] = beta1 * m[k] + (1 - beta1) * gk;
-        v[k] = beta2 * v[k] + (1 - beta2) * gk * gk;
-        updated[k] -= (stepSize * m[k]) / (Math.sqrt(v[k]) / correction2 + epsilon);
-      }
-    });
+    for (let i = 0; i < params.length; i++) {
+      adamStep(
+        params[i],
+        grads[i],
+        this.m[i],
+        this.v[i],
+        scale,
+        beta1,
+        beta2,
+        stepSize,
+        correction2,
+        epsilon,
+      );
+    }
     return norm;
   }
 
@@ -107,5 +110,26 @@ export class Adam {
 
   dispose(): void {
     // Host arrays only: nothing to free.
+  }
+}
+
+/** One tensor's Adam step, in place (a plain function over typed arrays, so V8 keeps it monomorphic). */
+function adamStep(
+  updated: Float32Array,
+  g: ArrayLike<number>,
+  m: Float32Array,
+  v: Float32Array,
+  scale: number,
+  beta1: number,
+  beta2: number,
+  stepSize: number,
+  correction2: number,
+  epsilon: number,
+): void {
+  for (let k = 0; k < updated.length; k++) {
+    const gk = g[k] * scale;
+    m[k] = beta1 * m[k] + (1 - beta1) * gk;
+    v[k] = beta2 * v[k] + (1 - beta2) * gk * gk;
+    updated[k] -= (stepSize * m[k]) / (Math.sqrt(v[k]) / correction2 + epsilon);
   }
 }
