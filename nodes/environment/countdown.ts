@@ -16,6 +16,8 @@ export interface CountdownOptions {
   maxNumber: number;
   maxTurns: number;
   toolCallReward: number;
+  /** Pay the check's turn reward only when it uses each given number exactly once (a candidate answer). */
+  checkUsesNumbers?: boolean;
   formatReward: number;
   testSeed: number;
 }
@@ -165,10 +167,11 @@ export class CountdownEnv implements TextEnv {
           const outcome = success ? 1 : wellFormed ? o.formatReward : 0;
           result = { reward: outcome, outcome, done: true, success };
         } else if (call && evaluateExpression(call[1])) {
-          const value = evaluateExpression(call[1])!.value;
+          const checked = evaluateExpression(call[1])!;
+          const candidate = !o.checkUsesNumbers || usesEachOnce(checked.numbers, numbers);
           result = {
-            reply: `=${value}\n`,
-            reward: o.toolCallReward,
+            reply: `=${checked.value}\n`,
+            reward: candidate ? o.toolCallReward : 0,
             done: last,
             toolCall: true,
             ...(last ? { success: false, outcome: 0 } : {}),
@@ -223,6 +226,10 @@ const params = z.object({
     .max(1)
     .default(0.1)
     .describe('Turn-level reward for a well-formed <calc> check'),
+  checkUsesNumbers: z
+    .boolean()
+    .default(false)
+    .describe('Pay the check reward only for a candidate equation: each given number used exactly once'),
   formatReward: z
     .number()
     .min(0)
@@ -254,7 +261,9 @@ Countdown): given 3-4 numbers and a target, write an equation that uses each num
 
 Outcome reward (TinyZero): 1 if the answer uses each number once and hits the target, \`formatReward\`
 (0.1) if it is a well-formed equation of the numbers that misses, 0 otherwise. A well-formed calculator
-check earns \`toolCallReward\` for that turn (turn-level shaping for MT-GRPO-style credit). Malformed
+check earns \`toolCallReward\` for that turn (turn-level shaping for MT-GRPO-style credit); with
+\`checkUsesNumbers\` only a check that is a candidate answer (each given number used exactly once) earns
+it, so \`<calc>1+1</calc>\` is answered but not paid. Malformed
 output gets a \`!format\` reply; the episode ends at an answer or after \`maxTurns\` turns. Division must
 be exact. Held-out problems come from \`testSeed\` and never appear in training; demonstrations check the
 generating equation with the calculator, then answer it.`,

@@ -146,6 +146,17 @@ describe('env.countdown', () => {
     expect(e.act('<calc>6*5</calc>')).toEqual({ reply: '=30\n', reward: 0.1, done: false, toolCall: true });
     expect(e.act('nonsense')).toMatchObject({ done: true, formatError: true, success: false });
   });
+  it('checkUsesNumbers: only a check that uses each given number once earns the turn reward', () => {
+    const env = new CountdownEnv('cd', { ...o, maxTurns: 4, checkUsesNumbers: true });
+    const e = env.start(countdownProblem);
+    // A candidate that misses the target is still a candidate: paid, and answered with its value.
+    expect(e.act('<calc>6+5+3</calc>')).toEqual({ reply: '=14\n', reward: 0.1, done: false, toolCall: true });
+    // Answered but not paid: drops 3; reuses 6; not the problem's numbers at all.
+    expect(e.act('<calc>6*5</calc>')).toEqual({ reply: '=30\n', reward: 0, done: false, toolCall: true });
+    expect(e.act('<calc>6*6-3</calc>')).toEqual({ reply: '=33\n', reward: 0, done: false, toolCall: true });
+    expect(e.act('<calc>1+1</calc>')).toMatchObject({ reward: 0, done: true, toolCall: true, outcome: 0 });
+    expect(e.turns.filter((t) => t.role === 'agent').map((t) => t.reward)).toEqual([0.1, 0, 0, 0]);
+  });
   it('problems are solvable and demonstrations solve them', () => {
     const env = new CountdownEnv('cd', o);
     for (const d of env.demonstrations(300, new Rng(1))) {
