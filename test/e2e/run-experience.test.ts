@@ -52,7 +52,11 @@ describe.skipIf(!haveChromium)('the run experience in Chromium', () => {
     const rollout = page.getByRole('region', { name: 'metrics of rollout' });
     await rollout.getByRole('figure', { name: 'chart rollout/episode_return_mean' }).waitFor();
     // Charts mount as their first points arrive, so wait for them rather than count once.
-    await waitFor('six or more charts', () => page.locator('.uplot').count(), (n) => n > 5);
+    await waitFor(
+      'six or more charts',
+      () => page.locator('.uplot').count(),
+      (n) => n > 5,
+    );
     // Per-node live state on the canvas: a running badge and the headline metric.
     await page
       .getByText(/^episode_return_mean: /)
