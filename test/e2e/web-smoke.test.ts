@@ -50,7 +50,7 @@ describe.skipIf(!haveChromium)('web mode in Chromium', () => {
       (n) => n === 6,
     );
 
-    await page.getByRole('spinbutton', { name: 'Iterations' }).fill('400');
+    await page.getByRole('spinbutton', { name: 'Iterations' }).fill('5000');
     // The run settings offer every backend; this run asks for WebAssembly explicitly.
     const backendChoice = page.getByRole('combobox', { name: 'Backend' });
     expect(await backendChoice.locator('option').allTextContents()).toEqual(
