@@ -8,19 +8,8 @@
 import { createRegistry } from '../../nodes/index.ts';
 import type { GraphFile } from '../../src-main/engine/graph/types.ts';
 import { executeRun } from '../../src-main/engine/runtime/run.ts';
+import { graphEdge as edge, graphNode as node } from '../helpers/graphs.ts';
 import { fmt, type Section } from './table.ts';
-
-const node = (id: string, type: string, params: Record<string, unknown>, x: number, y = 0) => ({
-  id,
-  type,
-  typeVersion: 1,
-  params,
-  position: { x, y },
-});
-const edge = (from: string, fromPort: string, to: string, toPort: string) => ({
-  from: { node: from, port: fromPort },
-  to: { node: to, port: toPort },
-});
 
 export type CreditKind = 'hca-return' | 'hca-state' | 'monte-carlo' | 'gae';
 

@@ -12,3 +12,18 @@ export function loadTemplate(name: string): GraphFile {
 /** Metrics without wall-clock time: what determinism promises to repeat exactly. */
 export const numbersOf = (records: MetricsRecord[]) =>
   records.map(({ iteration, envSteps, metrics }) => ({ iteration, envSteps, metrics }));
+
+/** A graph node for test graphs built in code (type version 1, placed at x, y). */
+export const graphNode = (id: string, type: string, params: Record<string, unknown>, x = 0, y = 0) => ({
+  id,
+  type,
+  typeVersion: 1,
+  params,
+  position: { x, y },
+});
+
+/** A wire from an output port to an input port, for test graphs built in code. */
+export const graphEdge = (from: string, fromPort: string, to: string, toPort: string) => ({
+  from: { node: from, port: fromPort },
+  to: { node: to, port: toPort },
+});

@@ -1,19 +1,8 @@
 /** Multi-agent test graphs: the matrix games under independent, centralised-critic, COMA and joint learners. */
 import type { GraphFile } from '../../src-main/engine/graph/types.ts';
+import { graphEdge as edge, graphNode as node } from './graphs.ts';
 
 export type MatrixLearner = 'ippo' | 'mappo' | 'coma' | 'joint';
-
-const node = (id: string, type: string, params: Record<string, unknown>, x: number, y = 0) => ({
-  id,
-  type,
-  typeVersion: 1,
-  params,
-  position: { x, y },
-});
-const edge = (from: string, fromPort: string, to: string, toPort: string) => ({
-  from: { node: from, port: fromPort },
-  to: { node: to, port: toPort },
-});
 
 /**
  * Two agents (own linear-softmax policies) on a matrix game, trained by trainer.ppo:

@@ -2,18 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { createRegistry } from '../../nodes/index.ts';
 import { compileGraph } from '../../src-main/engine/compiler.ts';
 import { executeRun } from '../../src-main/engine/runtime/run.ts';
-
-const node = (id: string, type: string, params: Record<string, unknown>, x: number) => ({
-  id,
-  type,
-  typeVersion: 1,
-  params,
-  position: { x, y: 0 },
-});
-const edge = (from: string, fromPort: string, to: string, toPort: string) => ({
-  from: { node: from, port: fromPort },
-  to: { node: to, port: toPort },
-});
+import { graphEdge as edge, graphNode as node } from '../helpers/graphs.ts';
 
 /** Ambiguous bandit + MLP actor/critic + Monte-Carlo credit (value baseline) + PPO. */
 const graph = {

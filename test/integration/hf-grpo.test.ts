@@ -15,6 +15,7 @@ import { defineNode } from '../../src-main/engine/node-api.ts';
 import type { Rng } from '../../src-main/engine/rng.ts';
 import { executeRun } from '../../src-main/engine/runtime/run.ts';
 import { FIXTURES, writeFixture } from '../fixtures/hf/make-fixtures.ts';
+import { graphEdge as edge, graphNode as node } from '../helpers/graphs.ts';
 
 let root: string;
 beforeAll(async () => {
@@ -23,18 +24,6 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   if (root) await rm(root, { recursive: true, force: true });
-});
-
-const node = (id: string, type: string, params: Record<string, unknown>, x: number) => ({
-  id,
-  type,
-  typeVersion: 1,
-  params,
-  position: { x, y: 0 },
-});
-const edge = (from: string, fromPort: string, to: string, toPort: string) => ({
-  from: { node: from, port: fromPort },
-  to: { node: to, port: toPort },
 });
 
 function grpoGraph(

@@ -11,19 +11,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { createRegistry } from '../../nodes/index.ts';
 import { compileGraph } from '../../src-main/engine/compiler.ts';
 import { executeRun } from '../../src-main/engine/runtime/run.ts';
-import { numbersOf } from '../helpers/graphs.ts';
-
-const node = (id: string, type: string, params: Record<string, unknown>) => ({
-  id,
-  type,
-  typeVersion: 1,
-  params,
-  position: { x: 0, y: 0 },
-});
-const edge = (from: string, fromPort: string, to: string, toPort: string) => ({
-  from: { node: from, port: fromPort },
-  to: { node: to, port: toPort },
-});
+import { graphEdge as edge, graphNode as node, numbersOf } from '../helpers/graphs.ts';
 
 function textPpoGraph(o: {
   sftIterations: number;

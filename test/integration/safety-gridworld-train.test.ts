@@ -14,19 +14,7 @@ import type { Finding, MetricsRecord, RunStatus } from '../../src-main/engine/ev
 import type { GraphFile } from '../../src-main/engine/graph/types.ts';
 import { RunControl } from '../../src-main/engine/runtime/control.ts';
 import { executeRun } from '../../src-main/engine/runtime/run.ts';
-import { loadTemplate, numbersOf } from '../helpers/graphs.ts';
-
-const edge = (from: string, fromPort: string, to: string, toPort: string) => ({
-  from: { node: from, port: fromPort },
-  to: { node: to, port: toPort },
-});
-const node = (id: string, type: string, params: Record<string, unknown>) => ({
-  id,
-  type,
-  typeVersion: 1,
-  params,
-  position: { x: 0, y: 0 },
-});
+import { graphEdge as edge, loadTemplate, graphNode as node, numbersOf } from '../helpers/graphs.ts';
 
 /** The template without its shield: the policy acts on the environment directly. */
 function ungated(): GraphFile {
