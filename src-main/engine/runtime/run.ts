@@ -9,7 +9,7 @@ import { compileGraph, type Plan, type PlanNode } from '../compiler.ts';
 import { formatDiagnostic, GraphError, hasErrors } from '../diagnostics.ts';
 import type { Finding, MetricsRecord, RunEvent, RunStatus, TrajectorySample } from '../events.ts';
 import type { BackendName, GraphFile } from '../graph/types.ts';
-import { NodeError, type NodeInstance, NonFiniteError, type Tf } from '../node-api.ts';
+import { NodeError, type NodeInstance, type NodeState, NonFiniteError, type Tf } from '../node-api.ts';
 import type { NodeRegistry } from '../registry.ts';
 import { Rng } from '../rng.ts';
 import { type RunSnapshot, readCheckpoint, writeCheckpoint } from './checkpoint.ts';
@@ -186,7 +186,7 @@ export async function executeRun(options: RunOptions): Promise<RunResult> {
       await Promise.all(
         [...built.values()].map(async (b) => [
           b.plan.id,
-          { rng: b.rng.state(), state: await b.instance.saveState?.() },
+          { rng: b.rng.state(), state: detachJson(await b.instance.saveState?.()) },
         ]),
       ),
     ),
@@ -319,6 +319,15 @@ async function runIteration(
     if (out.pause) pauses.push({ nodeId: id, ...out.pause });
   }
   return { envSteps, metrics, samples, findings, pauses };
+}
+
+/**
+ * A node's saved state with its `json` part deep-copied: nodes often hand out live objects there (a
+ * window of recent returns), and a snapshot must not change when the next iteration mutates them before
+ * a Stop writes it. Arrays are copies by the saveState contract, so large weights are not copied twice.
+ */
+function detachJson(state: NodeState | undefined): NodeState | undefined {
+  return state && state.json !== undefined ? { ...state, json: structuredClone(state.json) } : state;
 }
 
 function addSeconds(timings: Record<string, number>, key: string, startedMs: number): void {
