@@ -5,7 +5,9 @@
 import type * as TF from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { generateBatch, TokenSampler } from '../../nodes/agent/llm/generate.ts';
-import { parameterCount, Transformer } from '../../nodes/agent/llm/model.ts';
+import { hostCausalAttention } from '../../nodes/agent/llm/host-attention.ts';
+import { HostDecoder } from '../../nodes/agent/llm/host-decoder.ts';
+import { disposeCache, parameterCount, Transformer } from '../../nodes/agent/llm/model.ts';
 import { LlmPolicy } from '../../nodes/agent/llm/policy.ts';
 import { CharTokenizer } from '../../nodes/agent/llm/tokenizer.ts';
 import { startBackend } from '../../src-main/engine/backend.ts';
@@ -63,29 +65,79 @@ describe('transformer', () => {
     model.dispose();
   });
 
-  it('KV-cache generation gives the same tokens and log-probs as full re-forward generation', async () => {
-    const model = new Transformer(tf, shape, new Rng(3), 'kv');
-    const tok = new CharTokenizer();
-    const contexts = ['Q 347*28\n', 'hi', 'a longer prompt\n'].map((s) => tok.encode(s));
-    const options = { maxNewTokens: 12, temperature: 1, stop: ['}'] };
-    const decode = (t: ArrayLike<number>) => tok.decode(t);
-    const before = tf.memory().numTensors;
-    const cached = await generateBatch(tf, model, contexts, options, new Rng(9), decode, true);
-    expect(tf.memory().numTensors).toBe(before);
-    const full = await generateBatch(tf, model, contexts, options, new Rng(9), decode, false);
-    expect(tf.memory().numTensors).toBe(before);
-    for (let i = 0; i < contexts.length; i++) {
-      expect(Array.from(cached[i].tokens)).toEqual(Array.from(full[i].tokens));
-      expect(cached[i].finish).toBe(full[i].finish);
-      cached[i].logProbs.forEach((lp, k) => {
-        expect(lp).toBeCloseTo(full[i].logProbs[k], 4);
-      });
+  for (const path of ['host', 'tensor-cache'] as const) {
+    it(`KV-cache generation (${path}) gives the same tokens and log-probs as full re-forward generation`, async () => {
+      const model = new Transformer(tf, shape, new Rng(3), 'kv');
+      const tok = new CharTokenizer();
+      const contexts = ['Q 347*28\n', 'hi', 'a longer prompt\n'].map((s) => tok.encode(s));
+      const options = { maxNewTokens: 12, temperature: 1, stop: ['}'] };
+      const decode = (t: ArrayLike<number>) => tok.decode(t);
+      const before = tf.memory().numTensors;
+      const cached = await generateBatch(tf, model, contexts, options, new Rng(9), decode, path);
+      expect(tf.memory().numTensors).toBe(before);
+      const full = await generateBatch(tf, model, contexts, options, new Rng(9), decode, 'full');
+      expect(tf.memory().numTensors).toBe(before);
+      for (let i = 0; i < contexts.length; i++) {
+        expect(Array.from(cached[i].tokens)).toEqual(Array.from(full[i].tokens));
+        expect(cached[i].finish).toBe(full[i].finish);
+        cached[i].logProbs.forEach((lp, k) => {
+          expect(lp).toBeCloseTo(full[i].logProbs[k], 4);
+        });
+      }
+      // A batch row gives the same continuation as that prompt alone (padding is invisible).
+      const alone = await generateBatch(tf, model, [contexts[1]], options, new Rng(5), decode, path);
+      const aloneFull = await generateBatch(tf, model, [contexts[1]], options, new Rng(5), decode, 'full');
+      expect(Array.from(alone[0].tokens)).toEqual(Array.from(aloneFull[0].tokens));
+      model.dispose();
+    });
+  }
+
+  it('the host decoder gives the tensor path’s logits at every step (gelu and relu, batch reuse)', () => {
+    for (const activation of ['gelu', 'relu'] as const) {
+      const s = { ...shape, activation };
+      const model = new Transformer(tf, s, new Rng(11), `host-${activation}`);
+      // Left-padded batch of 3 prompts of width 6, then 5 decode steps.
+      const b = 3;
+      const t = 6;
+      const tokens = Int32Array.from({ length: b * t }, (_, i) => 2 + ((i * 7) % 90));
+      const pad = [0, 2, 4];
+      const positions = new Int32Array(b * t);
+      const keyBias = new Float32Array(b * t);
+      for (let r = 0; r < b; r++)
+        for (let j = 0; j < t; j++) {
+          positions[r * t + j] = Math.max(0, j - pad[r]);
+          if (j < pad[r]) keyBias[r * t + j] = -1e9;
+        }
+      // A decoder built for a bigger batch first, as a reused one would be.
+      const host = HostDecoder.for(model, 8);
+      host.load(model.readWeights());
+      const expectClose = (a: Float32Array, e: Float32Array) => {
+        expect(a.length).toBe(e.length);
+        let worst = 0;
+        for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - e[i]));
+        expect(worst).toBeLessThan(2e-5);
+      };
+      const inputs = [
+        tf.tensor2d(tokens, [b, t], 'int32'),
+        tf.tensor2d(positions, [b, t], 'int32'),
+        tf.tensor2d(keyBias, [b, t]),
+      ] as const;
+      const { logits, cache } = model.prefill(...inputs);
+      tf.dispose([...inputs]);
+      expectClose(host.prefill(tokens, positions, keyBias, b, t), logits.dataSync() as Float32Array);
+      logits.dispose();
+      for (let step = 0; step < 5; step++) {
+        const next = Int32Array.from({ length: b }, (_, r) => 3 + ((step * 13 + r * 5) % 90));
+        const at = Int32Array.from({ length: b }, (_, r) => t - pad[r] + step);
+        const expected = tf.tidy(() =>
+          model.decode(tf.tensor1d(next, 'int32'), tf.tensor1d(at, 'int32'), cache),
+        );
+        expectClose(host.decode(next, at), expected.dataSync() as Float32Array);
+        expected.dispose();
+      }
+      disposeCache(cache);
+      model.dispose();
     }
-    // A batch row gives the same continuation as that prompt alone (padding is invisible).
-    const alone = await generateBatch(tf, model, [contexts[1]], options, new Rng(5), decode, true);
-    const aloneFull = await generateBatch(tf, model, [contexts[1]], options, new Rng(5), decode, false);
-    expect(Array.from(alone[0].tokens)).toEqual(Array.from(aloneFull[0].tokens));
-    model.dispose();
   });
 
   it('left padding is invisible: a padded row gets the logits of the same prompt alone', () => {
@@ -163,5 +215,55 @@ describe('token sampler', () => {
     for (let i = 0; i < 4000; i++)
       counts[s.sample(logits, 0, { maxNewTokens: 1, temperature: 1, stop: [] }, rng).token]++;
     expect(counts[3] / 4000).toBeCloseTo(0.05, 1);
+  });
+});
+
+describe('host causal attention op', () => {
+  /** The same attention as plain tensor ops: the reference the host op must match. */
+  function tensorAttention(qkv: TF.Tensor2D, b: number, t: number, heads: number): TF.Tensor2D {
+    const d = qkv.shape[1] / 3;
+    const dh = d / heads;
+    const [q0, k0, v0] = tf.split(qkv, 3, 1);
+    const split = (z: TF.Tensor) => tf.transpose(tf.reshape(z, [b, t, heads, dh]), [0, 2, 1, 3]);
+    const mask = tf.tensor2d(
+      Float32Array.from({ length: t * t }, (_, i) => (i % t > Math.floor(i / t) ? -1e9 : 0)),
+      [t, t],
+    );
+    const scores = tf.add(tf.matMul(split(tf.mul(q0, 1 / Math.sqrt(dh))), split(k0), false, true), mask);
+    const out = tf.matMul(tf.softmax(scores), split(v0));
+    return tf.reshape(tf.transpose(out, [0, 2, 1, 3]), [b * t, d]) as TF.Tensor2D;
+  }
+
+  it('gives the tensor ops’ outputs and gradients (2 sequences, 3 heads, odd length)', () => {
+    const [b, t, heads, dh] = [2, 7, 3, 4];
+    const d = heads * dh;
+    const qkv = tf.tensor2d(
+      Float32Array.from({ length: b * t * 3 * d }, (_, i) => Math.sin(i * 0.91) * 1.5),
+      [b * t, 3 * d],
+    );
+    // A fixed upstream gradient: loss = sum(out * w).
+    const w = tf.tensor2d(
+      Float32Array.from({ length: b * t * d }, (_, i) => Math.cos(i * 0.37)),
+      [b * t, d],
+    );
+    const before = tf.memory().numTensors;
+    const run = (f: (x: TF.Tensor2D) => TF.Tensor2D) =>
+      tf.tidy(() => {
+        const out = f(qkv);
+        const grad = tf.grad((x: TF.Tensor) => tf.sum(tf.mul(f(x as TF.Tensor2D), w)))(qkv);
+        return [out.dataSync(), grad.dataSync()] as const;
+      });
+    const [hostOut, hostGrad] = run((x) => hostCausalAttention(tf, x, b, t, heads));
+    const [refOut, refGrad] = run((x) => tensorAttention(x, b, t, heads));
+    expect(tf.memory().numTensors).toBe(before);
+    const worst = (a: ArrayLike<number>, e: ArrayLike<number>) =>
+      Math.max(...Array.from(a, (x, i) => Math.abs(x - e[i])));
+    expect(hostOut.length).toBe(b * t * d);
+    expect(worst(hostOut, refOut)).toBeLessThan(1e-5);
+    expect(hostGrad.length).toBe(b * t * 3 * d);
+    expect(worst(hostGrad, refGrad)).toBeLessThan(1e-5);
+    // The first query sees only itself: its output is its own value vector.
+    for (let c = 0; c < d; c++) expect(hostOut[c]).toBeCloseTo(qkv.dataSync()[2 * d + c], 6);
+    tf.dispose([qkv, w]);
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ACT_IDENTITY, ACT_RELU, ACT_TANH, SimdArena } from '../../src-main/engine/nn/wasm-simd.ts';
+import { ACT_GELU, ACT_IDENTITY, ACT_RELU, ACT_TANH, SimdArena } from '../../src-main/engine/nn/wasm-simd.ts';
 
 /** Deterministic test values in [-1, 1]. */
 function fill(view: Float32Array, phase: number): void {
@@ -92,6 +92,57 @@ describe('WebAssembly SIMD kernels of the host MLP passes', () => {
       arena.biasActivation(wide, rows, 8, bias, act);
       for (let r = 0; r < rows; r++) for (let c = 0; c < 8; c++) narrow.view[r * 8 + c] = columns[c].view[r];
       expect([...wide.view]).toEqual([...narrow.view]);
+    }
+  });
+
+  it('matMul (plain layout) equals a float64 triple loop; hand-computed case; refuses cols not in fours', () => {
+    const a = arena.alloc(6);
+    const b = arena.alloc(24);
+    const out = arena.alloc(16);
+    a.view.set([1, 2, 3, 4, 5, 6]); // [[1, 2, 3], [4, 5, 6]]
+    for (let i = 0; i < 24; i++) b.view[i] = i; // b[k, c] = 8k + c
+    arena.matMul(a, 2, b, 8, 3, out);
+    // row 0: sum_k a[0,k] (8k + c) = 6c + 64; row 1: 15c + 136.
+    expect([...out.view]).toEqual([
+      ...Array.from({ length: 8 }, (_, c) => 6 * c + 64),
+      ...Array.from({ length: 8 }, (_, c) => 15 * c + 136),
+    ]);
+    // 20 columns: one block of 16 and a single-vector tail; 5 rows, 33 inner.
+    for (const [rows, cols, inner] of [
+      [5, 20, 33],
+      [1, 4, 1],
+      [3, 32, 128],
+    ]) {
+      const x = arena.alloc(rows * inner);
+      const y = arena.alloc(inner * cols);
+      const z = arena.alloc(rows * cols);
+      fill(x.view, 0.2);
+      fill(y.view, 0.9);
+      arena.matMul(x, rows, y, cols, inner, z);
+      let worst = 0;
+      for (let r = 0; r < rows; r++)
+        for (let c = 0; c < cols; c++) {
+          let s = 0;
+          for (let k = 0; k < inner; k++) s += x.view[r * inner + k] * y.view[k * cols + c];
+          worst = Math.max(worst, Math.abs(s - z.view[r * cols + c]));
+        }
+      expect(worst, `${rows}x${cols}x${inner}`).toBeLessThan(2e-5);
+    }
+    expect(() => arena.matMul(a, 2, b, 6, 3, out)).toThrow(/multiple of 4/);
+  });
+
+  it('bias + GELU (tanh form) matches the formula in float64, in both lane widths', () => {
+    const gelu = (x: number) => 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3)));
+    for (const cols of [4, 3]) {
+      const rows = 200;
+      const z = arena.alloc(rows * cols);
+      const bias = arena.alloc(cols);
+      for (let i = 0; i < rows * cols; i++) z.view[i] = (i - (rows * cols) / 2) / 25;
+      const before = Float32Array.from(z.view);
+      arena.biasActivation(z, rows, cols, bias, ACT_GELU);
+      let worst = 0;
+      for (let i = 0; i < rows * cols; i++) worst = Math.max(worst, Math.abs(z.view[i] - gelu(before[i])));
+      expect(worst, `cols ${cols}`).toBeLessThan(2e-6);
     }
   });
 

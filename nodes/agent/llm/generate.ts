@@ -8,6 +8,7 @@
 import type * as TF from '@tensorflow/tfjs';
 import type { Tf } from '../../../src-main/engine/node-api.ts';
 import type { Rng } from '../../../src-main/engine/rng.ts';
+import { HostDecoder } from './host-decoder.ts';
 import { disposeCache, type Transformer } from './model.ts';
 import { BOS } from './tokenizer.ts';
 
@@ -92,8 +93,130 @@ export class TokenSampler {
 }
 
 /**
- * Sample continuations of `contexts` (token ids, BOS first) as one batch. `useCache: false` recomputes the
- * whole prefix at every step (the slow reference the cached path must agree with).
+ * Where the next-token logits of a batch come from: `host` runs the KV-cached model in WebAssembly SIMD
+ * kernels (host-decoder.ts; the fast path on the CPU backends), `tensor-cache` runs the same KV-cached math
+ * as tensor ops (GPU backends), `full` recomputes the whole prefix at every step (the slow reference the
+ * cached paths must agree with).
+ */
+export type DecodePath = 'host' | 'tensor-cache' | 'full';
+
+/** The fastest cached path this backend and batch allow. */
+export function cachedDecodePath(tf: Tf, model: Transformer, batch: number): DecodePath {
+  const backend = tf.getBackend();
+  const cpu = backend === 'wasm' || backend === 'cpu';
+  return cpu && HostDecoder.supports(model.shape, batch) ? 'host' : 'tensor-cache';
+}
+
+/** Logits [B, V] of the prompts' last position, then of each step's new tokens. */
+interface LogitSource {
+  next(tokens: Int32Array, positions: Int32Array): Promise<Float32Array>;
+  dispose(): void;
+}
+
+/**
+ * Left-padded prompts as [B, T] tokens, positions (from 0 at each row's first real token) and key bias
+ * (-1e9 on padding).
+ */
+interface PaddedPrompts {
+  tokens: Int32Array;
+  positions: Int32Array;
+  keyBias: Float32Array;
+  batch: number;
+  width: number;
+}
+
+function hostSource(model: Transformer, p: PaddedPrompts): { first: Float32Array; source: LogitSource } {
+  const decoder = HostDecoder.for(model, p.batch);
+  decoder.load(model.readWeights());
+  const first = decoder.prefill(p.tokens, p.positions, p.keyBias, p.batch, p.width);
+  return {
+    first,
+    source: { next: async (tokens, positions) => decoder.decode(tokens, positions), dispose: () => {} },
+  };
+}
+
+async function tensorCacheSource(
+  tf: Tf,
+  model: Transformer,
+  p: PaddedPrompts,
+): Promise<{ first: Float32Array; source: LogitSource }> {
+  const inputs = [
+    tf.tensor2d(p.tokens, [p.batch, p.width], 'int32'),
+    tf.tensor2d(p.positions, [p.batch, p.width], 'int32'),
+    tf.tensor2d(p.keyBias, [p.batch, p.width]),
+  ] as const;
+  const { logits, cache } = model.prefill(...inputs);
+  tf.dispose([...inputs]);
+  const read = async (t: TF.Tensor) => {
+    const host = (await t.data()) as Float32Array;
+    t.dispose();
+    return host;
+  };
+  const source: LogitSource = {
+    next: (tokens, positions) =>
+      read(
+        tf.tidy(() =>
+          model.decode(
+            tf.tensor1d(tokens.slice(0, p.batch), 'int32'),
+            tf.tensor1d(positions.slice(0, p.batch), 'int32'),
+            cache,
+          ),
+        ),
+      ),
+    dispose: () => disposeCache(cache),
+  };
+  try {
+    return { first: await read(logits), source };
+  } catch (error) {
+    source.dispose();
+    throw error;
+  }
+}
+
+async function fullSource(
+  tf: Tf,
+  model: Transformer,
+  p: PaddedPrompts,
+): Promise<{ first: Float32Array; source: LogitSource }> {
+  const b = p.batch;
+  let { tokens: seq, positions: pos, keyBias: bias, width } = p;
+  const run = async () => {
+    const logits = tf.tidy(() =>
+      model.lastLogitsFull(
+        tf.tensor2d(seq, [b, width], 'int32'),
+        tf.tensor2d(pos, [b, width], 'int32'),
+        tf.tensor2d(bias, [b, width]),
+      ),
+    );
+    const host = (await logits.data()) as Float32Array;
+    logits.dispose();
+    return host;
+  };
+  // Grows the host copies by one column per step.
+  const next = (tokens: Int32Array, positions: Int32Array) => {
+    const grown = width + 1;
+    const s2 = new Int32Array(b * grown);
+    const p2 = new Int32Array(b * grown);
+    const m2 = new Float32Array(b * grown);
+    for (let i = 0; i < b; i++) {
+      s2.set(seq.subarray(i * width, (i + 1) * width), i * grown);
+      p2.set(pos.subarray(i * width, (i + 1) * width), i * grown);
+      m2.set(bias.subarray(i * width, (i + 1) * width), i * grown);
+      s2[i * grown + width] = tokens[i];
+      p2[i * grown + width] = positions[i];
+    }
+    seq = s2;
+    pos = p2;
+    bias = m2;
+    width = grown;
+    return run();
+  };
+  return { first: await run(), source: { next, dispose: () => {} } };
+}
+
+/**
+ * Sample continuations of `contexts` (token ids, BOS first) as one batch; `path` picks how logits are
+ * computed (default: the fastest cached path of this backend).
  */
 export async function generateBatch(
   tf: Tf,
@@ -102,7 +225,7 @@ export async function generateBatch(
   options: SamplingOptions,
   rng: Rng,
   decodeText: (tokens: ArrayLike<number>) => string,
-  useCache = true,
+  path: DecodePath = cachedDecodePath(tf, model, contexts.length),
 ): Promise<GeneratedSequence[]> {
   const b = contexts.length;
   const vocab = model.shape.vocab;
@@ -132,45 +255,39 @@ export async function generateBatch(
   const maxStop = Math.max(0, ...options.stop.map((s) => s.length));
 
   // Left padding: every row ends at column padded-1; padding keys are masked, positions start at 0.
-  const seq = new Int32Array(b * padded).fill(BOS);
-  const pos = new Int32Array(b * padded);
-  const padBias = new Float32Array(b * padded);
+  const prompts: PaddedPrompts = {
+    tokens: new Int32Array(b * padded).fill(BOS),
+    positions: new Int32Array(b * padded),
+    keyBias: new Float32Array(b * padded),
+    batch: b,
+    width: padded,
+  };
   for (let i = 0; i < b; i++) {
     const pad = padded - lengths[i];
-    seq.set(contexts[i], i * padded + pad);
+    prompts.tokens.set(contexts[i], i * padded + pad);
     for (let j = 0; j < padded; j++) {
-      pos[i * padded + j] = Math.max(0, j - pad);
-      if (j < pad) padBias[i * padded + j] = -1e9;
+      prompts.positions[i * padded + j] = Math.max(0, j - pad);
+      if (j < pad) prompts.keyBias[i * padded + j] = -1e9;
     }
   }
-  // Host copies for the no-cache path, grown by one column per step.
-  let fullSeq = seq;
-  let fullPos = pos;
-  let fullBias = padBias;
-  let width = padded;
-
-  const t0 = tf.tensor2d(seq, [b, padded], 'int32');
-  const p0 = tf.tensor2d(pos, [b, padded], 'int32');
-  const m0 = tf.tensor2d(padBias, [b, padded]);
-  const first = useCache
-    ? model.prefill(t0, p0, m0)
-    : { logits: model.lastLogitsFull(t0, p0, m0), cache: undefined };
-  tf.dispose([t0, p0, m0]);
-  let logits: TF.Tensor2D = first.logits;
-  const cache = first.cache;
+  const { first, source } =
+    path === 'host'
+      ? hostSource(model, prompts)
+      : path === 'tensor-cache'
+        ? await tensorCacheSource(tf, model, prompts)
+        : await fullSource(tf, model, prompts);
+  let logits = first;
   const next = new Int32Array(b);
   const nextPos = new Int32Array(b);
   try {
     for (let step = 0; ; step++) {
-      const host = (await logits.data()) as Float32Array;
-      logits.dispose();
       let active = 0;
       for (let i = 0; i < b; i++) {
         const row = out[i];
         next[i] = BOS;
         nextPos[i] = Math.min(context - 1, lengths[i] + step);
         if (row.done) continue;
-        const { token, logProb } = sampler.sample(host, i, options, rng);
+        const { token, logProb } = sampler.sample(logits, i, options, rng);
         row.tokens.push(token);
         row.logProbs.push(logProb);
         row.text += decodeText([token]);
@@ -186,37 +303,10 @@ export async function generateBatch(
         }
       }
       if (active === 0) break;
-      if (useCache && cache) {
-        logits = tf.tidy(() =>
-          model.decode(tf.tensor1d(next, 'int32'), tf.tensor1d(nextPos, 'int32'), cache),
-        );
-      } else {
-        const grown = width + 1;
-        const s2 = new Int32Array(b * grown);
-        const p2 = new Int32Array(b * grown);
-        const m2 = new Float32Array(b * grown);
-        for (let i = 0; i < b; i++) {
-          s2.set(fullSeq.subarray(i * width, (i + 1) * width), i * grown);
-          p2.set(fullPos.subarray(i * width, (i + 1) * width), i * grown);
-          m2.set(fullBias.subarray(i * width, (i + 1) * width), i * grown);
-          s2[i * grown + width] = next[i];
-          p2[i * grown + width] = nextPos[i];
-        }
-        fullSeq = s2;
-        fullPos = p2;
-        fullBias = m2;
-        width = grown;
-        logits = tf.tidy(() =>
-          model.lastLogitsFull(
-            tf.tensor2d(s2, [b, grown], 'int32'),
-            tf.tensor2d(p2, [b, grown], 'int32'),
-            tf.tensor2d(m2, [b, grown]),
-          ),
-        );
-      }
+      logits = await source.next(next, nextPos);
     }
   } finally {
-    if (cache) disposeCache(cache);
+    source.dispose();
   }
   return out.map((row) => ({
     tokens: Int32Array.from(row.tokens),

@@ -18,6 +18,7 @@
 import type * as TF from '@tensorflow/tfjs';
 import type { Tf } from '../../../src-main/engine/node-api.ts';
 import type { Rng } from '../../../src-main/engine/rng.ts';
+import { hostAttentionAvailable, hostCausalAttention } from './host-attention.ts';
 
 export interface TransformerShape {
   vocab: number;
@@ -43,6 +44,15 @@ interface BlockWeights {
   b2: TF.Variable;
 }
 
+/** Every weight read back to the host (for `HostDecoder`); the layouts of the variables. */
+export interface TransformerWeights {
+  tokEmb: Float32Array;
+  posEmb: Float32Array;
+  blocks: Record<keyof BlockWeights, Float32Array>[];
+  lnfg: Float32Array;
+  lnfb: Float32Array;
+}
+
 /** Keys and values of every layer for the sequence so far, plus the additive padding mask of its keys. */
 export interface KvCache {
   keys: TF.Tensor4D[];
@@ -53,7 +63,9 @@ export interface KvCache {
 }
 
 const NEG = -1e9;
-const LN_EPS = 1e-5;
+
+type Attention = TF.Tensor4D | 'host-causal';
+export const LN_EPS = 1e-5;
 
 export function parameterCount(s: TransformerShape): number {
   const d = s.width;
@@ -123,6 +135,24 @@ export class Transformer {
     });
   }
 
+  /** Read every weight back to the host (synchronously: one copy per variable). */
+  readWeights(): TransformerWeights {
+    const read = (v: TF.Variable) => v.dataSync() as Float32Array;
+    return {
+      tokEmb: read(this.tokEmb),
+      posEmb: read(this.posEmb),
+      blocks: this.blocks.map(
+        (w) =>
+          Object.fromEntries(Object.entries(w).map(([k, v]) => [k, read(v)])) as Record<
+            keyof BlockWeights,
+            Float32Array
+          >,
+      ),
+      lnfg: read(this.lnfg),
+      lnfb: read(this.lnfb),
+    };
+  }
+
   async saveArrays(prefix = 'w'): Promise<Record<string, Float32Array>> {
     const data = await Promise.all(this.variables.map((v) => v.data() as Promise<Float32Array>));
     return Object.fromEntries(data.map((a, i) => [`${prefix}${i}`, Float32Array.from(a)]));
@@ -178,9 +208,12 @@ export class Transformer {
     this.checkLength(t);
     const pos = tf.slice(this.posEmb, [0, 0], [t, this.shape.width]);
     const x0 = tf.add(tf.reshape(this.embed(tokens), [b, t, this.shape.width]), pos) as TF.Tensor3D;
-    const bias = tf.reshape(causalBias(tf, t, t), [1, 1, t, t]) as TF.Tensor4D;
+    // Host kernels for the attention products on the CPU backends (host-attention.ts); tensor ops elsewhere.
+    const attention: Attention = hostAttentionAvailable(tf, this.headSize)
+      ? 'host-causal'
+      : (tf.reshape(causalBias(tf, t, t), [1, 1, t, t]) as TF.Tensor4D);
     let x = tf.reshape(x0, [b * t, this.shape.width]) as TF.Tensor2D;
-    for (let l = 0; l < this.shape.layers; l++) x = this.block(x, b, t, l, bias).x;
+    for (let l = 0; l < this.shape.layers; l++) x = this.block(x, b, t, l, attention).x;
     return x;
   }
 
@@ -206,8 +239,8 @@ export class Transformer {
       let x = x0;
       for (let l = 0; l < this.shape.layers; l++) {
         const out = this.block(x, b, t, l, bias);
-        keys.push(tf.keep(out.k));
-        values.push(tf.keep(out.v));
+        keys.push(tf.keep(out.k as TF.Tensor4D));
+        values.push(tf.keep(out.v as TF.Tensor4D));
         x = out.x;
       }
       const last = tf.reshape(tf.slice(tf.reshape(x, [b, t, this.shape.width]), [0, t - 1, 0], [b, 1, -1]), [
@@ -240,8 +273,8 @@ export class Transformer {
         const out = this.block(x, b, 1, l, newBias, { k: cache.keys[l], v: cache.values[l] });
         cache.keys[l].dispose();
         cache.values[l].dispose();
-        cache.keys[l] = tf.keep(out.k);
-        cache.values[l] = tf.keep(out.v);
+        cache.keys[l] = tf.keep(out.k as TF.Tensor4D);
+        cache.values[l] = tf.keep(out.v as TF.Tensor4D);
         x = out.x;
       }
       return this.head(x);
@@ -287,21 +320,47 @@ export class Transformer {
     return matMulTransposedB(tf, layerNorm(tf, x, this.lnfg, this.lnfb), this.tokEmb);
   }
 
-  /** One pre-norm block on x [B*T, d]; with `past`, keys and values are appended to the cached ones. */
+  /**
+   * One pre-norm block on x [B*T, d]. `attention` is the additive mask [B|1, 1, T, keys] of the tensor
+   * path, or 'host-causal' for the host op (whole causal sequences, no cache). With `past`, keys and values
+   * are appended to the cached ones; the tensor path returns the block's keys and values.
+   */
   private block(
     x: TF.Tensor2D,
     b: number,
     t: number,
     l: number,
-    bias: TF.Tensor4D,
+    attention: Attention,
     past?: { k: TF.Tensor4D; v: TF.Tensor4D },
-  ): { x: TF.Tensor2D; k: TF.Tensor4D; v: TF.Tensor4D } {
+  ): { x: TF.Tensor2D; k?: TF.Tensor4D; v?: TF.Tensor4D } {
     const tf = this.tf;
     const w = this.blocks[l];
+    const qkv = linear(tf, layerNorm(tf, x, w.ln1g, w.ln1b), w.wqkv, w.bqkv);
+    const att: { merged: TF.Tensor2D; k?: TF.Tensor4D; v?: TF.Tensor4D } =
+      attention === 'host-causal'
+        ? { merged: hostCausalAttention(tf, qkv, b, t, this.shape.heads) }
+        : this.tensorAttention(qkv, b, t, attention, past);
+    const x1 = tf.add(x, linear(tf, att.merged, w.wo, w.bo)) as TF.Tensor2D;
+    const hidden = layerNorm(tf, x1, w.ln2g, w.ln2b);
+    const pre = linear(tf, hidden, w.w1, w.b1);
+    const up = this.shape.activation === 'relu' ? tf.relu(pre) : gelu(tf, pre);
+    const x2 = tf.add(x1, linear(tf, up, w.w2, w.b2)) as TF.Tensor2D;
+    // The host op keeps no keys and values: its caller (trunk) never reads them.
+    return { x: x2, k: att.k, v: att.v };
+  }
+
+  /** softmax(Q K^T / sqrt(d_h) + bias) V as tensor ops, heads merged back to [B*T, d]. */
+  private tensorAttention(
+    qkv: TF.Tensor2D,
+    b: number,
+    t: number,
+    bias: TF.Tensor4D,
+    past?: { k: TF.Tensor4D; v: TF.Tensor4D },
+  ): { merged: TF.Tensor2D; k: TF.Tensor4D; v: TF.Tensor4D } {
+    const tf = this.tf;
     const d = this.shape.width;
     const h = this.shape.heads;
     const dh = this.headSize;
-    const qkv = linear(tf, layerNorm(tf, x, w.ln1g, w.ln1b), w.wqkv, w.bqkv);
     const [q0, k0, v0] = tf.split(qkv, 3, 1);
     const heads = (z: TF.Tensor) => tf.transpose(tf.reshape(z, [b, t, h, dh]), [0, 2, 1, 3]) as TF.Tensor4D;
     const q = heads(tf.mul(q0, 1 / Math.sqrt(dh)));
@@ -314,12 +373,7 @@ export class Transformer {
     const scores = tf.add(tf.matMul(q, k, false, true), bias);
     const attended = tf.matMul(tf.softmax(scores), v); // [B, H, T, dh]
     const merged = tf.reshape(tf.transpose(attended, [0, 2, 1, 3]), [b * t, d]) as TF.Tensor2D;
-    const x1 = tf.add(x, linear(tf, merged, w.wo, w.bo)) as TF.Tensor2D;
-    const hidden = layerNorm(tf, x1, w.ln2g, w.ln2b);
-    const pre = linear(tf, hidden, w.w1, w.b1);
-    const up = this.shape.activation === 'relu' ? tf.relu(pre) : gelu(tf, pre);
-    const x2 = tf.add(x1, linear(tf, up, w.w2, w.b2)) as TF.Tensor2D;
-    return { x: x2, k, v };
+    return { merged, k, v };
   }
 }
 

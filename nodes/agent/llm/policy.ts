@@ -67,7 +67,8 @@ export class LlmPolicy implements TrainableTextPolicy {
     rng: Rng,
   ): Promise<TextCompletion[]> {
     const decode = (t: ArrayLike<number>) => this.tokenizer.decode(t);
-    const sequences = await generateBatch(this.tf, this.model, contexts, options, rng, decode, this.useCache);
+    const path = this.useCache ? undefined : 'full';
+    const sequences = await generateBatch(this.tf, this.model, contexts, options, rng, decode, path);
     return sequences.map((s) => ({
       text: decode(s.tokens),
       tokens: s.tokens,

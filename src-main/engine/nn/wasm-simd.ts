@@ -11,6 +11,8 @@
 export const ACT_IDENTITY = 0;
 export const ACT_TANH = 1;
 export const ACT_RELU = 2;
+/** GELU, tanh form: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). */
+export const ACT_GELU = 3;
 
 // --- a minimal WebAssembly assembler -------------------------------------------------------------
 
@@ -290,6 +292,80 @@ function matMulTransposedFn(): Fn {
   return f;
 }
 
+/** Output vectors (4 columns each) per inner loop of `mmNN`. */
+const NN_VECTORS = 4;
+
+/**
+ * mmNN(a, rows, b, cols, inner, out): out[r, c] = sum_k a[r, k] b[k, c] (row-major float32, byte offsets;
+ * cols a multiple of 4). Per row, NN_VECTORS x 4 columns at a time (then single vectors): each a[r, k]
+ * splat once and multiplied into every column vector, summed over k in order (deterministic).
+ */
+function matMulFn(): Fn {
+  const f = new Fn('mmNN', ['a', 'rows', 'b', 'cols', 'inner', 'out']);
+  for (const n of ['r', 'c', 'k', 'pa', 'pb', 'po', 'colBytes', 'end']) f.local(n, I32);
+  f.local('s', V128);
+  for (let j = 0; j < NN_VECTORS; j++) f.local(`acc${j}`, V128);
+  f.get('cols').i32(4).mul().set('colBytes');
+  const block = (vectors: number) => {
+    for (let j = 0; j < vectors; j++)
+      f.f32(0)
+        .op(...F32X4_SPLAT)
+        .set(`acc${j}`);
+    // pa: a[r, 0]; pb: b[0, c]; k counts down the inner dimension.
+    f.get('a').get('r').get('inner').mul().i32(4).mul().add().set('pa');
+    f.get('b').get('c').i32(4).mul().add().set('pb');
+    f.i32(0).set('k');
+    f.whileLoop(
+      (g) => g.get('k').get('inner').op(I32_LT_S),
+      (g) => {
+        g.get('pa').op(0xfd, 0x09, 2, 0).set('s'); // v128.load32_splat
+        for (let j = 0; j < vectors; j++) {
+          g.get(`acc${j}`).get('s');
+          g.get('pb').op(0xfd, 0x00, 4, 16 * j); // v128.load at offset 16 j
+          g.op(...F32X4_MUL, ...F32X4_ADD).set(`acc${j}`);
+        }
+        g.bump('pa', 4);
+        g.get('pb').get('colBytes').add().set('pb');
+        g.bump('k', 1);
+      },
+    );
+    f.get('out').get('r').get('cols').mul().get('c').add().i32(4).mul().add().set('po');
+    for (let j = 0; j < vectors; j++)
+      f.get('po')
+        .get(`acc${j}`)
+        .op(0xfd, 0x0b, 4, 16 * j);
+  };
+  f.i32(0).set('r');
+  f.whileLoop(
+    (g) => g.get('r').get('rows').op(I32_LT_S),
+    (g) => {
+      g.i32(0).set('c');
+      g.whileLoop(
+        (h) =>
+          h
+            .get('c')
+            .i32(4 * NN_VECTORS - 1)
+            .add()
+            .get('cols')
+            .op(I32_LT_S),
+        (h) => {
+          block(NN_VECTORS);
+          h.bump('c', 4 * NN_VECTORS);
+        },
+      );
+      g.whileLoop(
+        (h) => h.get('c').get('cols').op(I32_LT_S),
+        (h) => {
+          block(1);
+          h.bump('c', 4);
+        },
+      );
+      g.bump('r', 1);
+    },
+  );
+  return f;
+}
+
 /**
  * tanh(x) as Eigen's float rational approximation (numerator odd degree 13, denominator even degree 6,
  * input clamped to +-7.9053111; within a few float32 ulps of the true tanh, the form TensorFlow's CPU
@@ -367,17 +443,41 @@ function emitTanh(f: Fn, l: Lanes, x: string, x2: string): void {
   f.op(...l.div);
 }
 
+/** Expects x on the stack; leaves 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) (locals g, x, x2). */
+function emitGelu(f: Fn, l: Lanes, g: string, x: string, x2: string): void {
+  f.set(g);
+  f.get(g)
+    .get(g)
+    .op(...l.mul)
+    .get(g)
+    .op(...l.mul);
+  l.constant(f, 0.044715);
+  f.op(...l.mul)
+    .get(g)
+    .op(...l.add);
+  l.constant(f, Math.sqrt(2 / Math.PI));
+  f.op(...l.mul);
+  emitTanh(f, l, x, x2);
+  l.constant(f, 1);
+  f.op(...l.add)
+    .get(g)
+    .op(...l.mul);
+  l.constant(f, 0.5);
+  f.op(...l.mul);
+}
+
 /**
  * biasAct(z, rows, cols, bias, act): z[r, c] = act(z[r, c] + bias[c]) with act 0 = identity, 1 = tanh,
- * 2 = relu. Four columns at a time when cols is a multiple of 4 (same results as the scalar loop).
+ * 2 = relu, 3 = gelu. Four columns at a time when cols is a multiple of 4 (same results as the scalar loop).
  */
 function biasActFn(): Fn {
   const f = new Fn('biasAct', ['z', 'rows', 'cols', 'bias', 'act']);
   f.local('p', I32).local('end', I32).local('c', I32);
   f.local('x', F32).local('x2', F32).local('vx', V128).local('vx2', V128);
+  f.local('g', F32).local('vg', V128);
   f.get('z').get('rows').get('cols').mul().i32(4).mul().add().set('end');
   const loops = (l: Lanes, act: number) => {
-    const [x, x2] = l.width === 1 ? ['x', 'x2'] : ['vx', 'vx2'];
+    const [x, x2, g0] = l.width === 1 ? ['x', 'x2', 'g'] : ['vx', 'vx2', 'vg'];
     f.get('z').set('p');
     f.whileLoop(
       (g) => g.get('p').get('end').op(I32_LT_S),
@@ -393,6 +493,7 @@ function biasActFn(): Fn {
             l.load(h);
             h.op(...l.add);
             if (act === ACT_TANH) emitTanh(h, l, x, x2);
+            if (act === ACT_GELU) emitGelu(h, l, g0, x, x2);
             if (act === ACT_RELU) {
               l.constant(h, 0);
               h.op(...l.max);
@@ -404,7 +505,7 @@ function biasActFn(): Fn {
       },
     );
   };
-  for (const act of [ACT_IDENTITY, ACT_TANH, ACT_RELU]) {
+  for (const act of [ACT_IDENTITY, ACT_TANH, ACT_RELU, ACT_GELU]) {
     f.ifThen(
       (g) => g.get('act').i32(act).op(0x46),
       (g) => {
@@ -498,8 +599,10 @@ function assemble(fns: Fn[]): Uint8Array<ArrayBuffer> {
   return new Uint8Array(bytes);
 }
 
-interface Kernels {
+/** The kernels' raw entry points: every pointer a byte offset into the arena's memory. */
+export interface Kernels {
   mm(a: number, rows: number, b: number, cols: number, inner: number, out: number): void;
+  mmNN(a: number, rows: number, b: number, cols: number, inner: number, out: number): void;
   biasAct(z: number, rows: number, cols: number, bias: number, act: number): void;
   actGrad(d: number, h: number, n: number, act: number): void;
   transpose(m: number, rows: number, cols: number, out: number): void;
@@ -510,7 +613,7 @@ let compiled: WebAssembly.Module | undefined;
 /** The compiled module, built once per process (a few kB; synchronous compile is fine at this size). */
 function simdModule(): WebAssembly.Module {
   compiled ??= new WebAssembly.Module(
-    assemble([matMulTransposedFn(), biasActFn(), actGradFn(), transposeFn()]),
+    assemble([matMulTransposedFn(), matMulFn(), biasActFn(), actGradFn(), transposeFn()]),
   );
   return compiled;
 }
@@ -524,7 +627,8 @@ export interface SimdBuffer {
 /** One fixed-size memory and the kernels bound to it. Allocate every buffer up front with `alloc`. */
 export class SimdArena {
   private readonly memory: WebAssembly.Memory;
-  private readonly kernels: Kernels;
+  /** Raw entry points, for callers that address inside buffers (`buffer.offset + 4 * index`). */
+  readonly kernels: Kernels;
   private used = 0;
 
   constructor(readonly capacityFloats: number) {
@@ -552,6 +656,12 @@ export class SimdArena {
     out: SimdBuffer,
   ): void {
     this.kernels.mm(a.offset, rows, b.offset, cols, inner, out.offset);
+  }
+
+  /** out[r, c] = sum_k a[r, k] b[k, c]; cols must be a multiple of 4. */
+  matMul(a: SimdBuffer, rows: number, b: SimdBuffer, cols: number, inner: number, out: SimdBuffer): void {
+    if (cols % 4 !== 0) throw new Error(`SimdArena.matMul: cols ${cols} is not a multiple of 4`);
+    this.kernels.mmNN(a.offset, rows, b.offset, cols, inner, out.offset);
   }
 
   /** z = act(z + bias) row-wise, over the first rows x cols of z. */

@@ -1,0 +1,206 @@
+/**
+ * Causal multi-head self-attention of whole sequences as one differentiable op computed with the host
+ * SIMD kernels of `wasm-simd.ts`, for the CPU backends: tfjs-wasm runs batched (4-D) matMuls at under
+ * 1 GFLOP/s against ~10 for the 2-D ones, so the attention products dominated a training step.
+ *
+ * For each sequence b and head h, with q' = Q / sqrt(d_h) (Vaswani et al. 2017):
+ *   S = q' K^T (causal: key j <= query i),  P = softmax(S),  O = P V
+ * and the backward pass, recomputing P from the saved input instead of storing it:
+ *   dV = P^T dO,  dP = dO V^T,  dS = P . (dP - rowsum(P . dP)),  dQ = dS K / sqrt(d_h),  dK = dS^T q'
+ * Input and output keep the model's row layout: qkv [B*T, 3d] (queries, keys, values; head h at columns
+ * h*d_h..) in, the heads merged back [B*T, d] out, so no head split/merge transposes are needed.
+ */
+import type * as TF from '@tensorflow/tfjs';
+import { SimdArena, type SimdBuffer } from '../../../src-main/engine/nn/wasm-simd.ts';
+import type { Tf } from '../../../src-main/engine/node-api.ts';
+
+/** Scratch for one (sequence, head) pair of length t and head size dh, reused across calls. */
+class Scratch {
+  readonly arena: SimdArena;
+  readonly q: SimdBuffer;
+  readonly k: SimdBuffer;
+  readonly v: SimdBuffer;
+  readonly dOut: SimdBuffer;
+  readonly out: SimdBuffer;
+  readonly dq: SimdBuffer;
+  readonly dk: SimdBuffer;
+  readonly dv: SimdBuffer;
+  readonly p: SimdBuffer; // [t, t]
+  readonly dp: SimdBuffer;
+  readonly transposed: SimdBuffer;
+
+  constructor(
+    readonly t: number,
+    readonly dh: number,
+  ) {
+    const vec = Math.ceil((t * dh) / 4) * 4;
+    const mat = Math.ceil((t * t) / 4) * 4;
+    this.arena = new SimdArena(8 * vec + 3 * mat);
+    const a = this.arena;
+    [this.q, this.k, this.v, this.dOut, this.out, this.dq, this.dk, this.dv] = Array.from({ length: 8 }, () =>
+      a.alloc(t * dh),
+    );
+    [this.p, this.dp, this.transposed] = Array.from({ length: 3 }, () => a.alloc(t * t));
+  }
+}
+
+const scratches = new Map<string, Scratch>();
+function scratchFor(t: number, dh: number): Scratch {
+  const key = `${t}x${dh}`;
+  let s = scratches.get(key);
+  if (!s) {
+    s = new Scratch(t, dh);
+    scratches.set(key, s);
+  }
+  return s;
+}
+
+/** Whether the host op serves this backend and head size (the kernels take column counts in fours). */
+export function hostAttentionAvailable(tf: Tf, headSize: number): boolean {
+  const backend = tf.getBackend();
+  return (backend === 'wasm' || backend === 'cpu') && headSize % 4 === 0;
+}
+
+/** Copy one head's queries (scaled), keys and values of sequence `row` out of qkv [B*T, 3d]. */
+function gather(s: Scratch, qkv: Float32Array, row: number, head: number, d: number, scale: number): void {
+  const { t, dh } = s;
+  const q = s.q.view;
+  const k = s.k.view;
+  const v = s.v.view;
+  for (let i = 0; i < t; i++) {
+    const src = (row * t + i) * 3 * d + head * dh;
+    for (let c = 0; c < dh; c++) {
+      q[i * dh + c] = qkv[src + c] * scale;
+      k[i * dh + c] = qkv[src + d + c];
+      v[i * dh + c] = qkv[src + 2 * d + c];
+    }
+  }
+}
+
+/** P = softmax of the causal scores, computed into s.p. */
+function probabilities(s: Scratch): void {
+  const { t, dh } = s;
+  s.arena.kernels.mm(s.q.offset, t, s.k.offset, t, dh, s.p.offset);
+  const p = s.p.view;
+  for (let i = 0; i < t; i++) {
+    const row = i * t;
+    let max = Number.NEGATIVE_INFINITY;
+    for (let j = 0; j <= i; j++) if (p[row + j] > max) max = p[row + j];
+    let total = 0;
+    for (let j = 0; j <= i; j++) {
+      const e = Math.exp(p[row + j] - max);
+      p[row + j] = e;
+      total += e;
+    }
+    const inv = 1 / total;
+    for (let j = 0; j <= i; j++) p[row + j] *= inv;
+    for (let j = i + 1; j < t; j++) p[row + j] = 0;
+  }
+}
+
+function forward(qkv: Float32Array, b: number, t: number, heads: number, d: number): Float32Array {
+  const dh = d / heads;
+  const s = scratchFor(t, dh);
+  const k = s.arena.kernels;
+  const out = new Float32Array(b * t * d);
+  const scale = 1 / Math.sqrt(dh);
+  for (let row = 0; row < b; row++) {
+    for (let head = 0; head < heads; head++) {
+      gather(s, qkv, row, head, d, scale);
+      probabilities(s);
+      k.mmNN(s.p.offset, t, s.v.offset, dh, t, s.out.offset);
+      for (let i = 0; i < t; i++)
+        out.set(s.out.view.subarray(i * dh, (i + 1) * dh), (row * t + i) * d + head * dh);
+    }
+  }
+  return out;
+}
+
+function backward(
+  qkv: Float32Array,
+  dy: Float32Array,
+  b: number,
+  t: number,
+  heads: number,
+  d: number,
+): Float32Array {
+  const dh = d / heads;
+  const s = scratchFor(t, dh);
+  const k = s.arena.kernels;
+  const grad = new Float32Array(b * t * 3 * d);
+  const scale = 1 / Math.sqrt(dh);
+  const p = s.p.view;
+  const dp = s.dp.view;
+  for (let row = 0; row < b; row++) {
+    for (let head = 0; head < heads; head++) {
+      gather(s, qkv, row, head, d, scale);
+      probabilities(s);
+      for (let i = 0; i < t; i++)
+        s.dOut.view.set(
+          dy.subarray((row * t + i) * d + head * dh, (row * t + i) * d + (head + 1) * dh),
+          i * dh,
+        );
+      // dV = P^T dO
+      k.transpose(s.p.offset, t, t, s.transposed.offset);
+      k.mmNN(s.transposed.offset, t, s.dOut.offset, dh, t, s.dv.offset);
+      // dP = dO V^T, then dS = P . (dP - rowsum(P . dP)) in place of dP.
+      k.mm(s.dOut.offset, t, s.v.offset, t, dh, s.dp.offset);
+      for (let i = 0; i < t; i++) {
+        const r = i * t;
+        let dot = 0;
+        for (let j = 0; j <= i; j++) dot += p[r + j] * dp[r + j];
+        for (let j = 0; j <= i; j++) dp[r + j] = p[r + j] * (dp[r + j] - dot);
+        for (let j = i + 1; j < t; j++) dp[r + j] = 0;
+      }
+      // dQ = dS K / sqrt(dh); dK = dS^T q'
+      k.mmNN(s.dp.offset, t, s.k.offset, dh, t, s.dq.offset);
+      k.transpose(s.dp.offset, t, t, s.transposed.offset);
+      k.mmNN(s.transposed.offset, t, s.q.offset, dh, t, s.dk.offset);
+      for (let i = 0; i < t; i++) {
+        const dst = (row * t + i) * 3 * d + head * dh;
+        for (let c = 0; c < dh; c++) {
+          grad[dst + c] = s.dq.view[i * dh + c] * scale;
+          grad[dst + d + c] = s.dk.view[i * dh + c];
+          grad[dst + 2 * d + c] = s.dv.view[i * dh + c];
+        }
+      }
+    }
+  }
+  return grad;
+}
+
+type Attention = (qkv: TF.Tensor2D) => TF.Tensor2D;
+const opsByTf = new WeakMap<Tf, Map<string, Attention>>();
+
+/** The op for sequences of `t` tokens, `b` of them, `heads` heads: qkv [b*t, 3d] -> [b*t, d]. */
+export function hostCausalAttention(
+  tf: Tf,
+  qkv: TF.Tensor2D,
+  b: number,
+  t: number,
+  heads: number,
+): TF.Tensor2D {
+  let ops = opsByTf.get(tf);
+  if (!ops) {
+    ops = new Map();
+    opsByTf.set(tf, ops);
+  }
+  const key = `${b}:${t}:${heads}`;
+  let op = ops.get(key);
+  if (!op) {
+    op = tf.customGrad((...inputs: (TF.Tensor | TF.GradSaveFunc)[]) => {
+      const [x, save] = inputs as [TF.Tensor2D, TF.GradSaveFunc];
+      save([x]);
+      const d = x.shape[1] / 3;
+      const value = tf.tensor2d(forward(x.dataSync() as Float32Array, b, t, heads, d), [b * t, d]);
+      const gradFunc = (dy: TF.Tensor, saved: TF.Tensor[]) => {
+        const [sx] = saved as [TF.Tensor2D];
+        const g = backward(sx.dataSync() as Float32Array, dy.dataSync() as Float32Array, b, t, heads, d);
+        return [tf.tensor2d(g, [b * t, 3 * d])];
+      };
+      return { value, gradFunc };
+    }) as unknown as Attention;
+    ops.set(key, op);
+  }
+  return op(qkv);
+}
