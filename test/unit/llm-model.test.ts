@@ -7,6 +7,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { generateBatch, TokenSampler } from '../../nodes/agent/llm/generate.ts';
 import { hostCausalAttention } from '../../nodes/agent/llm/host-attention.ts';
 import { HostDecoder } from '../../nodes/agent/llm/host-decoder.ts';
+import { hostLinear } from '../../nodes/agent/llm/host-linear.ts';
 import { disposeCache, parameterCount, Transformer } from '../../nodes/agent/llm/model.ts';
 import { LlmPolicy } from '../../nodes/agent/llm/policy.ts';
 import { CharTokenizer } from '../../nodes/agent/llm/tokenizer.ts';
@@ -215,6 +216,42 @@ describe('token sampler', () => {
     for (let i = 0; i < 4000; i++)
       counts[s.sample(logits, 0, { maxNewTokens: 1, temperature: 1, stop: [] }, rng).token]++;
     expect(counts[3] / 4000).toBeCloseTo(0.05, 1);
+  });
+});
+
+describe('host linear op', () => {
+  it('gives x W + b and the gradients of the tensor ops (rows and widths off the kernels’ blocks)', () => {
+    const [rows, n, m] = [13, 10, 12];
+    const x = tf.tensor2d(
+      Float32Array.from({ length: rows * n }, (_, i) => Math.sin(i * 0.7)),
+      [rows, n],
+    );
+    const w = tf.tensor2d(
+      Float32Array.from({ length: n * m }, (_, i) => Math.cos(i * 0.3)),
+      [n, m],
+    );
+    const b = tf.tensor1d(Float32Array.from({ length: m }, (_, i) => i / 10 - 0.5));
+    const up = tf.tensor2d(
+      Float32Array.from({ length: rows * m }, (_, i) => Math.sin(i * 1.9)),
+      [rows, m],
+    );
+    const before = tf.memory().numTensors;
+    const run = (f: (a: TF.Tensor2D, c: TF.Tensor2D, d: TF.Tensor1D) => TF.Tensor2D) =>
+      tf.tidy(() => {
+        const grads = tf.grads((a: TF.Tensor, c: TF.Tensor, d: TF.Tensor) =>
+          tf.sum(tf.mul(f(a as TF.Tensor2D, c as TF.Tensor2D, d as TF.Tensor1D), up)),
+        )([x, w, b]);
+        return [f(x, w, b), ...grads].map((t) => t.dataSync());
+      });
+    const host = run((a, c, d) => hostLinear(tf, a, c, d));
+    const reference = run((a, c, d) => tf.add(tf.matMul(a, c), d) as TF.Tensor2D);
+    expect(tf.memory().numTensors).toBe(before);
+    host.forEach((values, i) => {
+      expect(values.length).toBe(reference[i].length);
+      const worst = Math.max(...Array.from(values, (v, j) => Math.abs(v - reference[i][j])));
+      expect(worst, ['value', 'dx', 'dW', 'db'][i]).toBeLessThan(1e-5);
+    });
+    tf.dispose([x, w, b, up]);
   });
 });
 

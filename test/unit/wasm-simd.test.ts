@@ -131,6 +131,29 @@ describe('WebAssembly SIMD kernels of the host MLP passes', () => {
     expect(() => arena.matMul(a, 2, b, 6, 3, out)).toThrow(/multiple of 4/);
   });
 
+  it('matMulTransposedA (a stored [inner, rows]) equals a float64 triple loop, odd rows and tails', () => {
+    for (const [rows, cols, inner] of [
+      [5, 20, 33],
+      [2, 4, 1],
+      [128, 32, 64],
+    ]) {
+      const x = arena.alloc(inner * rows);
+      const y = arena.alloc(inner * cols);
+      const z = arena.alloc(rows * cols);
+      fill(x.view, 0.4);
+      fill(y.view, 1.3);
+      arena.matMulTransposedA(x, rows, y, cols, inner, z);
+      let worst = 0;
+      for (let r = 0; r < rows; r++)
+        for (let c = 0; c < cols; c++) {
+          let s = 0;
+          for (let k = 0; k < inner; k++) s += x.view[k * rows + r] * y.view[k * cols + c];
+          worst = Math.max(worst, Math.abs(s - z.view[r * cols + c]));
+        }
+      expect(worst, `${rows}x${cols}x${inner}`).toBeLessThan(2e-5);
+    }
+  });
+
   it('bias + GELU (tanh form) matches the formula in float64, in both lane widths', () => {
     const gelu = (x: number) => 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3)));
     for (const cols of [4, 3]) {

@@ -27,7 +27,6 @@ class Scratch {
   readonly dv: SimdBuffer;
   readonly p: SimdBuffer; // [t, t]
   readonly dp: SimdBuffer;
-  readonly transposed: SimdBuffer;
 
   constructor(
     readonly t: number,
@@ -35,12 +34,12 @@ class Scratch {
   ) {
     const vec = Math.ceil((t * dh) / 4) * 4;
     const mat = Math.ceil((t * t) / 4) * 4;
-    this.arena = new SimdArena(8 * vec + 3 * mat);
+    this.arena = new SimdArena(8 * vec + 2 * mat);
     const a = this.arena;
     [this.q, this.k, this.v, this.dOut, this.out, this.dq, this.dk, this.dv] = Array.from({ length: 8 }, () =>
       a.alloc(t * dh),
     );
-    [this.p, this.dp, this.transposed] = Array.from({ length: 3 }, () => a.alloc(t * t));
+    [this.p, this.dp] = Array.from({ length: 2 }, () => a.alloc(t * t));
   }
 }
 
@@ -141,8 +140,7 @@ function backward(
           i * dh,
         );
       // dV = P^T dO
-      k.transpose(s.p.offset, t, t, s.transposed.offset);
-      k.mmNN(s.transposed.offset, t, s.dOut.offset, dh, t, s.dv.offset);
+      k.mmTN(s.p.offset, t, s.dOut.offset, dh, t, s.dv.offset);
       // dP = dO V^T, then dS = P . (dP - rowsum(P . dP)) in place of dP.
       k.mm(s.dOut.offset, t, s.v.offset, t, dh, s.dp.offset);
       for (let i = 0; i < t; i++) {
@@ -154,8 +152,7 @@ function backward(
       }
       // dQ = dS K / sqrt(dh); dK = dS^T q'
       k.mmNN(s.dp.offset, t, s.k.offset, dh, t, s.dq.offset);
-      k.transpose(s.dp.offset, t, t, s.transposed.offset);
-      k.mmNN(s.transposed.offset, t, s.q.offset, dh, t, s.dk.offset);
+      k.mmTN(s.dp.offset, t, s.q.offset, dh, t, s.dk.offset);
       for (let i = 0; i < t; i++) {
         const dst = (row * t + i) * 3 * d + head * dh;
         for (let c = 0; c < dh; c++) {

@@ -19,6 +19,7 @@ import type * as TF from '@tensorflow/tfjs';
 import type { Tf } from '../../../src-main/engine/node-api.ts';
 import type { Rng } from '../../../src-main/engine/rng.ts';
 import { hostAttentionAvailable, hostCausalAttention } from './host-attention.ts';
+import { hostLinear, hostLinearAvailable } from './host-linear.ts';
 
 export interface TransformerShape {
   vocab: number;
@@ -423,6 +424,8 @@ const matMulNTByTf = new WeakMap<Tf, MatMulNT>();
  * transpose flag (what tfjs's own gradient uses) is several times slower than transpose + plain matMul.
  */
 export function linear(tf: Tf, x: TF.Tensor2D, w: TF.Tensor, b: TF.Tensor): TF.Tensor2D {
+  // On the CPU backends the host kernels multiply faster than tfjs-wasm (host-linear.ts).
+  if (hostLinearAvailable(tf, w.shape[1] as number)) return hostLinear(tf, x, w, b);
   let op = linearByTf.get(tf);
   if (!op) {
     op = tf.customGrad((...inputs: (TF.Tensor | TF.GradSaveFunc)[]) => {

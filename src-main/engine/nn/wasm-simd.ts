@@ -292,74 +292,116 @@ function matMulTransposedFn(): Fn {
   return f;
 }
 
-/** Output vectors (4 columns each) per inner loop of `mmNN`. */
+/** Register block of `mmNN`: rows x vectors (4 columns each) of the output per inner loop. */
+const NN_ROWS = 2;
 const NN_VECTORS = 4;
 
 /**
  * mmNN(a, rows, b, cols, inner, out): out[r, c] = sum_k a[r, k] b[k, c] (row-major float32, byte offsets;
- * cols a multiple of 4). Per row, NN_VECTORS x 4 columns at a time (then single vectors): each a[r, k]
- * splat once and multiplied into every column vector, summed over k in order (deterministic).
+ * cols a multiple of 4); with `transposeA` (mmTN) a is stored [inner, rows]: out[r, c] = sum_k a[k, r] b[k, c]. NN_ROWS x NN_VECTORS blocks of the output (tails one row / one vector at a time):
+ * each step of k loads the block's b vectors once, splats each row's a[r, k], and multiplies every pair;
+ * sums run over k in order (deterministic).
  */
-function matMulFn(): Fn {
-  const f = new Fn('mmNN', ['a', 'rows', 'b', 'cols', 'inner', 'out']);
-  for (const n of ['r', 'c', 'k', 'pa', 'pb', 'po', 'colBytes', 'end']) f.local(n, I32);
-  f.local('s', V128);
-  for (let j = 0; j < NN_VECTORS; j++) f.local(`acc${j}`, V128);
+function matMulFn(transposeA: boolean): Fn {
+  const f = new Fn(transposeA ? 'mmTN' : 'mmNN', ['a', 'rows', 'b', 'cols', 'inner', 'out']);
+  for (const n of ['r', 'c', 'k', 'pb', 'po', 'colBytes', 'rowBytes', 'aStep', 'aRow']) f.local(n, I32);
+  for (let i = 0; i < NN_ROWS; i++) f.local(`pa${i}`, I32).local(`s${i}`, V128);
+  for (let j = 0; j < NN_VECTORS; j++) f.local(`y${j}`, V128);
+  for (let i = 0; i < NN_ROWS; i++) for (let j = 0; j < NN_VECTORS; j++) f.local(`acc${i}${j}`, V128);
   f.get('cols').i32(4).mul().set('colBytes');
-  const block = (vectors: number) => {
-    for (let j = 0; j < vectors; j++)
-      f.f32(0)
-        .op(...F32X4_SPLAT)
-        .set(`acc${j}`);
-    // pa: a[r, 0]; pb: b[0, c]; k counts down the inner dimension.
-    f.get('a').get('r').get('inner').mul().i32(4).mul().add().set('pa');
+  f.get('inner').i32(4).mul().set('rowBytes');
+  // Walking a along k: the next element of a row, or (transposed) the next row; a's rows r, r+1 apart by aRow.
+  if (transposeA) {
+    f.get('rows').i32(4).mul().set('aStep');
+    f.i32(4).set('aRow');
+  } else {
+    f.i32(4).set('aStep');
+    f.get('rowBytes').set('aRow');
+  }
+  const block = (rb: number, vectors: number) => {
+    for (let i = 0; i < rb; i++)
+      for (let j = 0; j < vectors; j++)
+        f.f32(0)
+          .op(...F32X4_SPLAT)
+          .set(`acc${i}${j}`);
+    // pa_i: a[r + i, 0]; pb: b[0, c].
+    f.get('a').get('r').get('aRow').mul().add().set('pa0');
+    for (let i = 1; i < rb; i++)
+      f.get(`pa${i - 1}`)
+        .get('aRow')
+        .add()
+        .set(`pa${i}`);
     f.get('b').get('c').i32(4).mul().add().set('pb');
     f.i32(0).set('k');
     f.whileLoop(
       (g) => g.get('k').get('inner').op(I32_LT_S),
       (g) => {
-        g.get('pa').op(0xfd, 0x09, 2, 0).set('s'); // v128.load32_splat
-        for (let j = 0; j < vectors; j++) {
-          g.get(`acc${j}`).get('s');
-          g.get('pb').op(0xfd, 0x00, 4, 16 * j); // v128.load at offset 16 j
-          g.op(...F32X4_MUL, ...F32X4_ADD).set(`acc${j}`);
+        for (let j = 0; j < vectors; j++)
+          g.get('pb')
+            .op(0xfd, 0x00, 4, ...uleb(16 * j))
+            .set(`y${j}`); // v128.load at offset 16 j
+        for (let i = 0; i < rb; i++) {
+          g.get(`pa${i}`).op(0xfd, 0x09, 2, 0).set(`s${i}`); // v128.load32_splat
+          for (let j = 0; j < vectors; j++) {
+            g.get(`acc${i}${j}`).get(`s${i}`).get(`y${j}`);
+            g.op(...F32X4_MUL, ...F32X4_ADD).set(`acc${i}${j}`);
+          }
+          g.get(`pa${i}`).get('aStep').add().set(`pa${i}`);
         }
-        g.bump('pa', 4);
         g.get('pb').get('colBytes').add().set('pb');
         g.bump('k', 1);
       },
     );
-    f.get('out').get('r').get('cols').mul().get('c').add().i32(4).mul().add().set('po');
-    for (let j = 0; j < vectors; j++)
-      f.get('po')
-        .get(`acc${j}`)
-        .op(0xfd, 0x0b, 4, 16 * j);
+    for (let i = 0; i < rb; i++) {
+      f.get('out').get('r').i32(i).add().get('cols').mul().get('c').add().i32(4).mul().add().set('po');
+      for (let j = 0; j < vectors; j++)
+        f.get('po')
+          .get(`acc${i}${j}`)
+          .op(0xfd, 0x0b, 4, ...uleb(16 * j));
+    }
+  };
+  /** All columns of the current rb rows: NN_VECTORS vectors at a time, then single vectors. */
+  const columns = (rb: number) => {
+    f.i32(0).set('c');
+    f.whileLoop(
+      (g) =>
+        g
+          .get('c')
+          .i32(4 * NN_VECTORS - 1)
+          .add()
+          .get('cols')
+          .op(I32_LT_S),
+      (g) => {
+        block(rb, NN_VECTORS);
+        g.bump('c', 4 * NN_VECTORS);
+      },
+    );
+    f.whileLoop(
+      (g) => g.get('c').get('cols').op(I32_LT_S),
+      (g) => {
+        block(rb, 1);
+        g.bump('c', 4);
+      },
+    );
   };
   f.i32(0).set('r');
   f.whileLoop(
+    (g) =>
+      g
+        .get('r')
+        .i32(NN_ROWS - 1)
+        .add()
+        .get('rows')
+        .op(I32_LT_S),
+    (g) => {
+      columns(NN_ROWS);
+      g.bump('r', NN_ROWS);
+    },
+  );
+  f.whileLoop(
     (g) => g.get('r').get('rows').op(I32_LT_S),
     (g) => {
-      g.i32(0).set('c');
-      g.whileLoop(
-        (h) =>
-          h
-            .get('c')
-            .i32(4 * NN_VECTORS - 1)
-            .add()
-            .get('cols')
-            .op(I32_LT_S),
-        (h) => {
-          block(NN_VECTORS);
-          h.bump('c', 4 * NN_VECTORS);
-        },
-      );
-      g.whileLoop(
-        (h) => h.get('c').get('cols').op(I32_LT_S),
-        (h) => {
-          block(1);
-          h.bump('c', 4);
-        },
-      );
+      columns(1);
       g.bump('r', 1);
     },
   );
@@ -603,6 +645,7 @@ function assemble(fns: Fn[]): Uint8Array<ArrayBuffer> {
 export interface Kernels {
   mm(a: number, rows: number, b: number, cols: number, inner: number, out: number): void;
   mmNN(a: number, rows: number, b: number, cols: number, inner: number, out: number): void;
+  mmTN(a: number, rows: number, b: number, cols: number, inner: number, out: number): void;
   biasAct(z: number, rows: number, cols: number, bias: number, act: number): void;
   actGrad(d: number, h: number, n: number, act: number): void;
   transpose(m: number, rows: number, cols: number, out: number): void;
@@ -613,7 +656,14 @@ let compiled: WebAssembly.Module | undefined;
 /** The compiled module, built once per process (a few kB; synchronous compile is fine at this size). */
 function simdModule(): WebAssembly.Module {
   compiled ??= new WebAssembly.Module(
-    assemble([matMulTransposedFn(), matMulFn(), biasActFn(), actGradFn(), transposeFn()]),
+    assemble([
+      matMulTransposedFn(),
+      matMulFn(false),
+      matMulFn(true),
+      biasActFn(),
+      actGradFn(),
+      transposeFn(),
+    ]),
   );
   return compiled;
 }
@@ -636,6 +686,11 @@ export class SimdArena {
     this.memory = new WebAssembly.Memory({ initial: pages });
     const instance = new WebAssembly.Instance(simdModule(), { env: { memory: this.memory } });
     this.kernels = instance.exports as unknown as Kernels;
+  }
+
+  /** Hand the whole memory out again (earlier buffers' contents become scratch). */
+  reset(): void {
+    this.used = 0;
   }
 
   alloc(floats: number): SimdBuffer {
@@ -664,6 +719,19 @@ export class SimdArena {
     this.kernels.mmNN(a.offset, rows, b.offset, cols, inner, out.offset);
   }
 
+  /** out[r, c] = sum_k a[k, r] b[k, c] (a stored [inner, rows]); cols must be a multiple of 4. */
+  matMulTransposedA(
+    a: SimdBuffer,
+    rows: number,
+    b: SimdBuffer,
+    cols: number,
+    inner: number,
+    out: SimdBuffer,
+  ): void {
+    if (cols % 4 !== 0) throw new Error(`SimdArena.matMulTransposedA: cols ${cols} is not a multiple of 4`);
+    this.kernels.mmTN(a.offset, rows, b.offset, cols, inner, out.offset);
+  }
+
   /** z = act(z + bias) row-wise, over the first rows x cols of z. */
   biasActivation(z: SimdBuffer, rows: number, cols: number, bias: SimdBuffer, act: number): void {
     this.kernels.biasAct(z.offset, rows, cols, bias.offset, act);
@@ -678,6 +746,18 @@ export class SimdArena {
   activationGradient(d: SimdBuffer, h: SimdBuffer, n: number, act: number): void {
     this.kernels.actGrad(d.offset, h.offset, n, act);
   }
+}
+
+let scratch: SimdArena | undefined;
+
+/**
+ * The process-wide scratch arena, emptied, with room for `floats` floats (replaced by a bigger one when
+ * needed): for ops that hold buffers for the length of one call only.
+ */
+export function scratchArena(floats: number): SimdArena {
+  if (!scratch || scratch.capacityFloats < floats) scratch = new SimdArena(Math.max(floats, 1 << 16));
+  scratch.reset();
+  return scratch;
 }
 
 /** Bytes needed for `floats` floats allocated as separate buffers (16-byte rounding included). */
