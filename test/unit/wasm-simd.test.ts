@@ -6,6 +6,25 @@ function fill(view: Float32Array, phase: number): void {
   for (let i = 0; i < view.length; i++) view[i] = Math.sin(i * 0.37 + phase);
 }
 
+/** Largest |sum_k a(r, k) b(k, c) (in float64) - out[r, c]| over a rows x cols product. */
+function worstProductError(
+  rows: number,
+  cols: number,
+  inner: number,
+  a: (r: number, k: number) => number,
+  b: (k: number, c: number) => number,
+  out: Float32Array,
+): number {
+  let worst = 0;
+  for (let r = 0; r < rows; r++)
+    for (let c = 0; c < cols; c++) {
+      let s = 0;
+      for (let k = 0; k < inner; k++) s += a(r, k) * b(k, c);
+      worst = Math.max(worst, Math.abs(s - out[r * cols + c]));
+    }
+  return worst;
+}
+
 describe('WebAssembly SIMD kernels of the host MLP passes', () => {
   const arena = new SimdArena(1 << 18);
 
@@ -25,14 +44,14 @@ describe('WebAssembly SIMD kernels of the host MLP passes', () => {
       fill(a.view, 0.1);
       fill(b.view, 0.7);
       arena.matMulTransposed(a, rows, b, cols, inner, out);
-      let worst = 0;
-      for (let r = 0; r < rows; r++) {
-        for (let c = 0; c < cols; c++) {
-          let s = 0;
-          for (let k = 0; k < inner; k++) s += a.view[r * inner + k] * b.view[c * inner + k];
-          worst = Math.max(worst, Math.abs(s - out.view[r * cols + c]));
-        }
-      }
+      const worst = worstProductError(
+        rows,
+        cols,
+        inner,
+        (r, k) => a.view[r * inner + k],
+        (k, c) => b.view[c * inner + k],
+        out.view,
+      );
       // float32 accumulation of up to 128 products of size <= 1: a few 1e-6 at most.
       expect(worst, `${rows}x${cols}x${inner}`).toBeLessThan(2e-5);
     }
@@ -119,13 +138,14 @@ describe('WebAssembly SIMD kernels of the host MLP passes', () => {
       fill(x.view, 0.2);
       fill(y.view, 0.9);
       arena.matMul(x, rows, y, cols, inner, z);
-      let worst = 0;
-      for (let r = 0; r < rows; r++)
-        for (let c = 0; c < cols; c++) {
-          let s = 0;
-          for (let k = 0; k < inner; k++) s += x.view[r * inner + k] * y.view[k * cols + c];
-          worst = Math.max(worst, Math.abs(s - z.view[r * cols + c]));
-        }
+      const worst = worstProductError(
+        rows,
+        cols,
+        inner,
+        (r, k) => x.view[r * inner + k],
+        (k, c) => y.view[k * cols + c],
+        z.view,
+      );
       expect(worst, `${rows}x${cols}x${inner}`).toBeLessThan(2e-5);
     }
     expect(() => arena.matMul(a, 2, b, 6, 3, out)).toThrow(/multiple of 4/);
@@ -143,13 +163,14 @@ describe('WebAssembly SIMD kernels of the host MLP passes', () => {
       fill(x.view, 0.4);
       fill(y.view, 1.3);
       arena.matMulTransposedA(x, rows, y, cols, inner, z);
-      let worst = 0;
-      for (let r = 0; r < rows; r++)
-        for (let c = 0; c < cols; c++) {
-          let s = 0;
-          for (let k = 0; k < inner; k++) s += x.view[k * rows + r] * y.view[k * cols + c];
-          worst = Math.max(worst, Math.abs(s - z.view[r * cols + c]));
-        }
+      const worst = worstProductError(
+        rows,
+        cols,
+        inner,
+        (r, k) => x.view[k * rows + r],
+        (k, c) => y.view[k * cols + c],
+        z.view,
+      );
       expect(worst, `${rows}x${cols}x${inner}`).toBeLessThan(2e-5);
     }
   });

@@ -266,21 +266,9 @@ export class HostDecoder {
     const { heads, context } = this.shape;
     const w = this.blocks[l];
     const k = this.arena.kernels;
-    const mem = this.qkv.view;
-    const scale = 1 / Math.sqrt(dh);
     const bias = this.keyBias.subarray(row * context, row * context + t);
     for (let head = 0; head < heads; head++) {
-      const keys = this.cacheView(w.keys, row, head, t);
-      const values = this.cacheView(w.values, row, head, t);
-      const q = this.query.view;
-      for (let i = 0; i < t; i++) {
-        const src = i * 3 * d + head * dh;
-        for (let c = 0; c < dh; c++) {
-          q[i * dh + c] = mem[src + c] * scale;
-          keys[i * dh + c] = mem[src + d + c];
-          values[i * dh + c] = mem[src + 2 * d + c];
-        }
-      }
+      this.gatherHead(w, row, head, 0, t, 0);
       k.mm(this.query.offset, t, this.cacheAt(w.keys, row, head, 0), t, dh, this.scores.offset);
       for (let i = 0; i < t; i++) softmaxRow(this.scores.view, i * t, i + 1, t, bias);
       k.mmNN(this.scores.offset, t, this.cacheAt(w.values, row, head, 0), dh, t, this.headOut.offset);
@@ -294,22 +282,11 @@ export class HostDecoder {
     const { heads, context } = this.shape;
     const w = this.blocks[l];
     const k = this.arena.kernels;
-    const mem = this.qkv.view;
-    const scale = 1 / Math.sqrt(dh);
     const n = this.length + 1;
-    const q = this.query.view;
     for (let row = 0; row < b; row++) {
       const bias = this.keyBias.subarray(row * context, row * context + n);
       for (let head = 0; head < heads; head++) {
-        const src = row * 3 * d + head * dh;
-        const keys = this.cacheView(w.keys, row, head, n);
-        const values = this.cacheView(w.values, row, head, n);
-        const at = this.length * dh;
-        for (let c = 0; c < dh; c++) {
-          q[c] = mem[src + c] * scale;
-          keys[at + c] = mem[src + d + c];
-          values[at + c] = mem[src + 2 * d + c];
-        }
+        this.gatherHead(w, row, head, row, 1, this.length);
         k.mm(this.query.offset, 1, this.cacheAt(w.keys, row, head, 0), n, dh, this.scores.offset);
         softmaxRow(this.scores.view, 0, n, n, bias);
         k.mmNN(this.scores.offset, 1, this.cacheAt(w.values, row, head, 0), dh, n, this.headOut.offset);
@@ -319,9 +296,34 @@ export class HostDecoder {
     }
   }
 
-  private cacheView(cache: SimdBuffer, row: number, head: number, positions: number): Float32Array {
-    const start = (this.cacheAt(cache, row, head, 0) - cache.offset) / 4;
-    return cache.view.subarray(start, start + positions * this.dh);
+  /**
+   * One head's queries (scaled by 1/sqrt(d_h)) of `count` qkv rows from `firstRow` into the query scratch,
+   * and their keys and values into the caches of sequence `row` from `position` on.
+   */
+  private gatherHead(
+    w: HostBlock,
+    row: number,
+    head: number,
+    firstRow: number,
+    count: number,
+    position: number,
+  ) {
+    const { d, dh } = this;
+    const mem = this.qkv.view;
+    const q = this.query.view;
+    const scale = 1 / Math.sqrt(dh);
+    const at = (this.cacheAt(w.keys, row, head, position) - w.keys.offset) / 4;
+    const keys = w.keys.view;
+    const values = w.values.view;
+    for (let i = 0; i < count; i++) {
+      const src = (firstRow + i) * 3 * d + head * dh;
+      const dst = at + i * dh;
+      for (let c = 0; c < dh; c++) {
+        q[i * dh + c] = mem[src + c] * scale;
+        keys[dst + c] = mem[src + d + c];
+        values[dst + c] = mem[src + 2 * d + c];
+      }
+    }
   }
 }
 

@@ -137,6 +137,36 @@ class Fn {
     this.op(0x0b);
     return this;
   }
+  /**
+   * for (counter = 0; counter + step <= limit; counter += step) body(step), then the rest of the range
+   * by tailStep: body(tailStep) (a register block, then its tail).
+   */
+  blocked(
+    counter: string,
+    limit: string,
+    step: number,
+    tailStep: number,
+    body: (size: number) => void,
+  ): this {
+    this.i32(0).set(counter);
+    for (const size of [step, tailStep]) {
+      this.whileLoop(
+        (g) =>
+          g
+            .get(counter)
+            .i32(size - 1)
+            .add()
+            .get(limit)
+            .op(I32_LT_S),
+        (g) => {
+          body(size);
+          g.bump(counter, size);
+        },
+      );
+    }
+    return this;
+  }
+
   /** local += step (i32). */
   bump(name: string, step: number): this {
     return this.get(name).i32(step).add().set(name);
@@ -240,55 +270,16 @@ function matMulTransposedFn(): Fn {
         .set(`pb${j}`);
   };
   /** All columns of the current row block: COL_BLOCK at a time, then single tail columns. */
-  const columns = (rb: number) => {
-    f.i32(0).set('c');
-    f.whileLoop(
-      (g) =>
-        g
-          .get('c')
-          .i32(COL_BLOCK - 1)
-          .add()
-          .get('cols')
-          .op(I32_LT_S),
-      (g) => {
-        colPointers(COL_BLOCK);
-        block(rb, COL_BLOCK);
-        g.bump('c', COL_BLOCK);
-      },
-    );
-    f.whileLoop(
-      (g) => g.get('c').get('cols').op(I32_LT_S),
-      (g) => {
-        colPointers(1);
-        block(rb, 1);
-        g.bump('c', 1);
-      },
-    );
-  };
+  const columns = (rb: number) =>
+    f.blocked('c', 'cols', COL_BLOCK, 1, (cb) => {
+      colPointers(cb);
+      block(rb, cb);
+    });
   // Rows ROW_BLOCK at a time, then single tail rows.
-  f.i32(0).set('r');
-  f.whileLoop(
-    (g) =>
-      g
-        .get('r')
-        .i32(ROW_BLOCK - 1)
-        .add()
-        .get('rows')
-        .op(I32_LT_S),
-    (g) => {
-      rowPointers(ROW_BLOCK);
-      columns(ROW_BLOCK);
-      g.bump('r', ROW_BLOCK);
-    },
-  );
-  f.whileLoop(
-    (g) => g.get('r').get('rows').op(I32_LT_S),
-    (g) => {
-      rowPointers(1);
-      columns(1);
-      g.bump('r', 1);
-    },
-  );
+  f.blocked('r', 'rows', ROW_BLOCK, 1, (rb) => {
+    rowPointers(rb);
+    columns(rb);
+  });
   return f;
 }
 
@@ -360,50 +351,9 @@ function matMulFn(transposeA: boolean): Fn {
           .op(0xfd, 0x0b, 4, ...uleb(16 * j));
     }
   };
-  /** All columns of the current rb rows: NN_VECTORS vectors at a time, then single vectors. */
-  const columns = (rb: number) => {
-    f.i32(0).set('c');
-    f.whileLoop(
-      (g) =>
-        g
-          .get('c')
-          .i32(4 * NN_VECTORS - 1)
-          .add()
-          .get('cols')
-          .op(I32_LT_S),
-      (g) => {
-        block(rb, NN_VECTORS);
-        g.bump('c', 4 * NN_VECTORS);
-      },
-    );
-    f.whileLoop(
-      (g) => g.get('c').get('cols').op(I32_LT_S),
-      (g) => {
-        block(rb, 1);
-        g.bump('c', 4);
-      },
-    );
-  };
-  f.i32(0).set('r');
-  f.whileLoop(
-    (g) =>
-      g
-        .get('r')
-        .i32(NN_ROWS - 1)
-        .add()
-        .get('rows')
-        .op(I32_LT_S),
-    (g) => {
-      columns(NN_ROWS);
-      g.bump('r', NN_ROWS);
-    },
-  );
-  f.whileLoop(
-    (g) => g.get('r').get('rows').op(I32_LT_S),
-    (g) => {
-      columns(1);
-      g.bump('r', 1);
-    },
+  // NN_ROWS rows at a time (then single rows); per row block, NN_VECTORS vectors at a time (then single).
+  f.blocked('r', 'rows', NN_ROWS, 1, (rb) =>
+    f.blocked('c', 'cols', 4 * NN_VECTORS, 4, (cols) => block(rb, cols / 4)),
   );
   return f;
 }
