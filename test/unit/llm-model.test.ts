@@ -85,6 +85,16 @@ describe('transformer', () => {
           expect(lp).toBeCloseTo(full[i].logProbs[k], 4);
         });
       }
+      // A short prompt beside one near the context length: the short row may generate up to the context
+      // (past the padded width plus its budget), with no stop string to end it early.
+      const uneven = ['hi', 'a prompt of twenty-seven ch'].map((s) => tok.encode(s));
+      const long = { maxNewTokens: 40, temperature: 1, stop: [] };
+      const unevenCached = await generateBatch(tf, model, uneven, long, new Rng(2), decode, path);
+      const unevenFull = await generateBatch(tf, model, uneven, long, new Rng(2), decode, 'full');
+      expect(unevenCached.map((r) => r.tokens.length)).toEqual([29, 4]);
+      expect(unevenCached.map((r) => Array.from(r.tokens))).toEqual(
+        unevenFull.map((r) => Array.from(r.tokens)),
+      );
       // A batch row gives the same continuation as that prompt alone (padding is invisible).
       const alone = await generateBatch(tf, model, [contexts[1]], options, new Rng(5), decode, path);
       const aloneFull = await generateBatch(tf, model, [contexts[1]], options, new Rng(5), decode, 'full');
@@ -125,16 +135,30 @@ describe('transformer', () => {
       ] as const;
       const { logits, cache } = model.prefill(...inputs);
       tf.dispose([...inputs]);
-      expectClose(host.prefill(tokens, positions, keyBias, b, t), logits.dataSync() as Float32Array);
+      // The host decoder takes the prompts unpadded.
+      const contexts = pad.map((p, r) => tokens.slice(r * t + p, (r + 1) * t));
+      expectClose(host.prefill(contexts), logits.dataSync() as Float32Array);
       logits.dispose();
+      const v = s.vocab;
+      let previous = new Float32Array(0);
       for (let step = 0; step < 5; step++) {
         const next = Int32Array.from({ length: b }, (_, r) => 3 + ((step * 13 + r * 5) % 90));
         const at = Int32Array.from({ length: b }, (_, r) => t - pad[r] + step);
         const expected = tf.tidy(() =>
           model.decode(tf.tensor1d(next, 'int32'), tf.tensor1d(at, 'int32'), cache),
         );
-        expectClose(host.decode(next, at), expected.dataSync() as Float32Array);
+        const expectedLogits = expected.dataSync() as Float32Array;
         expected.dispose();
+        if (step < 4) {
+          previous = host.decode(next, at, [true, true, true]).slice();
+          expectClose(previous, expectedLogits);
+          continue;
+        }
+        // Row 1 finished: skipped, its logits stay as they were; rows 0 and 2 are unaffected.
+        const partial = host.decode(next, at, [true, false, true]);
+        expect(Array.from(partial.subarray(v, 2 * v))).toEqual(Array.from(previous.subarray(v, 2 * v)));
+        for (const r of [0, 2])
+          expectClose(partial.subarray(r * v, (r + 1) * v), expectedLogits.subarray(r * v, (r + 1) * v));
       }
       disposeCache(cache);
       model.dispose();

@@ -109,7 +109,8 @@ export function cachedDecodePath(tf: Tf, model: Transformer, batch: number): Dec
 
 /** Logits [B, V] of the prompts' last position, then of each step's new tokens. */
 interface LogitSource {
-  next(tokens: Int32Array, positions: Int32Array): Promise<Float32Array>;
+  /** Rows not `active` have finished: their logits are not read (paths may skip them). */
+  next(tokens: Int32Array, positions: Int32Array, active: boolean[]): Promise<Float32Array>;
   dispose(): void;
 }
 
@@ -125,13 +126,19 @@ interface PaddedPrompts {
   width: number;
 }
 
-function hostSource(model: Transformer, p: PaddedPrompts): { first: Float32Array; source: LogitSource } {
-  const decoder = HostDecoder.for(model, p.batch);
+function hostSource(
+  model: Transformer,
+  contexts: Int32Array[],
+): { first: Float32Array; source: LogitSource } {
+  const decoder = HostDecoder.for(model, contexts.length);
   decoder.load(model.readWeights());
-  const first = decoder.prefill(p.tokens, p.positions, p.keyBias, p.batch, p.width);
+  const first = decoder.prefill(contexts);
   return {
     first,
-    source: { next: async (tokens, positions) => decoder.decode(tokens, positions), dispose: () => {} },
+    source: {
+      next: async (tokens, positions, active) => decoder.decode(tokens, positions, active),
+      dispose: () => {},
+    },
   };
 }
 
@@ -272,7 +279,7 @@ export async function generateBatch(
   }
   const { first, source } =
     path === 'host'
-      ? hostSource(model, prompts)
+      ? hostSource(model, contexts)
       : path === 'tensor-cache'
         ? await tensorCacheSource(tf, model, prompts)
         : await fullSource(tf, model, prompts);
@@ -303,7 +310,11 @@ export async function generateBatch(
         }
       }
       if (active === 0) break;
-      logits = await source.next(next, nextPos);
+      logits = await source.next(
+        next,
+        nextPos,
+        out.map((row) => !row.done),
+      );
     }
   } finally {
     source.dispose();

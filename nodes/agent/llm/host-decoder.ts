@@ -7,8 +7,9 @@
  *
  * Layout: linear weights are stored transposed ([out, in]) for `matMulTransposed`; the caches are
  * [layer][row, head, position, d_h], so one head's keys (or values) of one row are a contiguous
- * [positions, d_h] matrix. The prefill runs one sequence at a time (its attention is per sequence anyway),
- * which bounds the activation buffers by the context length instead of batch x context.
+ * [positions, d_h] matrix. Rows need no padding: each keeps its own cache length, and rows that finished
+ * are left out of later steps. The prefill runs one sequence at a time (its attention is per sequence
+ * anyway), which bounds the activation buffers by the context length instead of batch x context.
  */
 import {
   ACT_GELU,
@@ -52,7 +53,7 @@ function arenaSize(shape: TransformerShape, batch: number): number {
     vocab * d,
     ...Array(layers).fill(perBlock).flat(),
     ...[rows * d, rows * d, rows * 3 * d, rows * d, rows * d, rows * 4 * d],
-    ...[context * dh, context * context, context * dh, batch * vocab],
+    ...[context * dh, context * context, context * dh, batch * vocab, batch * vocab],
   ]);
 }
 
@@ -76,9 +77,9 @@ export class HostDecoder {
   private readonly scores: SimdBuffer; // [context, context]
   private readonly headOut: SimdBuffer; // [context, d_h]
   private readonly logits: SimdBuffer; // [batch, vocab]
-  /** Additive key bias [batch, context]: 0 for real tokens, -1e9 for left padding. */
-  private readonly keyBias: Float32Array;
-  private length = 0;
+  private readonly activeLogits: SimdBuffer; // [active rows, vocab]
+  /** Tokens in each row's cache. */
+  private readonly rowLength: Int32Array;
   private rowsInUse = 0;
 
   /** Whether the host path takes this shape and batch: head size a multiple of 4, a bounded arena. */
@@ -136,10 +137,11 @@ export class HostDecoder {
     this.scores = a.alloc(context * context);
     this.headOut = a.alloc(context * this.dh);
     this.logits = a.alloc(batch * vocab);
+    this.activeLogits = a.alloc(batch * vocab);
     this.posEmb = new Float32Array(context * d);
     this.lnfg = new Float32Array(d);
     this.lnfb = new Float32Array(d);
-    this.keyBias = new Float32Array(batch * context);
+    this.rowLength = new Int32Array(batch);
   }
 
   /** Copy the model's current weights in (linear weights transposed to [out, in]). */
@@ -167,29 +169,26 @@ export class HostDecoder {
   }
 
   /**
-   * Run left-padded prompts [B, T] (positions and key bias as in `Transformer.prefill`) and fill the
-   * caches. Returns the last position's logits [B, V] (a view, valid until the next call).
+   * Run each context (token ids; no padding needed: every row keeps its own cache length) and fill the
+   * caches. Returns each row's last-position logits [B, V] (a view, valid until the next call). The same
+   * numbers as `Transformer.prefill` of the left-padded batch, whose padding keys are masked.
    */
-  prefill(
-    tokens: Int32Array,
-    positions: Int32Array,
-    keyBias: Float32Array,
-    b: number,
-    t: number,
-  ): Float32Array {
+  prefill(contexts: Int32Array[]): Float32Array {
     const { context, vocab } = this.shape;
+    const b = contexts.length;
     if (b > this.batch) throw new Error(`HostDecoder: batch ${b} exceeds ${this.batch}`);
-    if (t > context) throw new Error(`sequence of ${t} tokens exceeds the context length ${context}`);
     this.rowsInUse = b;
-    this.length = t;
-    this.keyBias.fill(0);
-    for (let row = 0; row < b; row++) {
-      this.keyBias.set(keyBias.subarray(row * t, (row + 1) * t), row * context);
-      this.embed(tokens.subarray(row * t, (row + 1) * t), positions.subarray(row * t, (row + 1) * t));
+    contexts.forEach((tokens, row) => {
+      const t = tokens.length;
+      if (t > context) throw new Error(`sequence of ${t} tokens exceeds the context length ${context}`);
+      this.embed(
+        tokens,
+        Int32Array.from({ length: t }, (_, i) => i),
+      );
       for (let l = 0; l < this.blocks.length; l++) this.block(l, t, () => this.attendPrefill(l, row, t));
+      this.rowLength[row] = t;
       // Final norm and head for the last position only.
-      const last = this.x.view.subarray((t - 1) * this.d, t * this.d);
-      this.h.view.set(last);
+      this.h.view.set(this.x.view.subarray((t - 1) * this.d, t * this.d));
       layerNormRows(this.h.view, 1, this.d, this.lnfg, this.lnfb);
       this.arena.kernels.mm(
         this.h.offset,
@@ -199,20 +198,39 @@ export class HostDecoder {
         this.d,
         this.logits.offset + 4 * row * vocab,
       );
-    }
+    });
     return this.logits.view.subarray(0, b * vocab);
   }
 
-  /** One new token per row at the given positions; appends to the caches. Returns logits [B, V]. */
-  decode(tokens: Int32Array, positions: Int32Array): Float32Array {
+  /**
+   * One new token for each row where `active` is set, at the given positions, appended to that row's
+   * cache; returns logits [B, V] (rows not active keep their previous logits). Rows that finished are
+   * skipped, so they cost nothing and their caches never overflow.
+   */
+  decode(tokens: Int32Array, positions: Int32Array, active: ArrayLike<boolean>): Float32Array {
     const b = this.rowsInUse;
     const { context, vocab } = this.shape;
-    if (this.length >= context) throw new Error(`the KV cache is full (context length ${context})`);
-    this.embed(tokens.subarray(0, b), positions.subarray(0, b));
-    for (let l = 0; l < this.blocks.length; l++) this.block(l, b, () => this.attendDecode(l, b));
-    this.length += 1;
-    layerNormRows(this.x.view, b, this.d, this.lnfg, this.lnfb, this.h.view);
-    this.arena.kernels.mm(this.h.offset, b, this.tokEmb.offset, vocab, this.d, this.logits.offset);
+    const rows: number[] = [];
+    for (let row = 0; row < b; row++) {
+      if (!active[row]) continue;
+      if (this.rowLength[row] >= context)
+        throw new Error(`the KV cache of row ${row} is full (context ${context})`);
+      rows.push(row);
+    }
+    const m = rows.length;
+    if (m > 0) {
+      this.embed(
+        Int32Array.from(rows, (row) => tokens[row]),
+        Int32Array.from(rows, (row) => positions[row]),
+      );
+      for (let l = 0; l < this.blocks.length; l++) this.block(l, m, () => this.attendDecode(l, rows));
+      for (const row of rows) this.rowLength[row] += 1;
+      layerNormRows(this.x.view, m, this.d, this.lnfg, this.lnfb, this.h.view);
+      this.arena.kernels.mm(this.h.offset, m, this.tokEmb.offset, vocab, this.d, this.activeLogits.offset);
+      rows.forEach((row, j) => {
+        this.logits.view.set(this.activeLogits.view.subarray(j * vocab, (j + 1) * vocab), row * vocab);
+      });
+    }
     return this.logits.view.subarray(0, b * vocab);
   }
 
@@ -263,37 +281,34 @@ export class HostDecoder {
   /** Causal attention of one sequence's t positions (qkv rows 0..t-1) over itself; fills the cache. */
   private attendPrefill(l: number, row: number, t: number): void {
     const { d, dh } = this;
-    const { heads, context } = this.shape;
+    const { heads } = this.shape;
     const w = this.blocks[l];
     const k = this.arena.kernels;
-    const bias = this.keyBias.subarray(row * context, row * context + t);
     for (let head = 0; head < heads; head++) {
       this.gatherHead(w, row, head, 0, t, 0);
       k.mm(this.query.offset, t, this.cacheAt(w.keys, row, head, 0), t, dh, this.scores.offset);
-      for (let i = 0; i < t; i++) softmaxRow(this.scores.view, i * t, i + 1, t, bias);
+      for (let i = 0; i < t; i++) softmaxRow(this.scores.view, i * t, i + 1, t);
       k.mmNN(this.scores.offset, t, this.cacheAt(w.values, row, head, 0), dh, t, this.headOut.offset);
       scatterHead(this.headOut.view, this.att.view, t, d, dh, head);
     }
   }
 
-  /** Each row's new query over its cached keys plus its own new key (appended at `length`). */
-  private attendDecode(l: number, b: number): void {
+  /** Active row j (sequence rows[j]): its new query over its cached keys plus its own, appended. */
+  private attendDecode(l: number, rows: number[]): void {
     const { d, dh } = this;
-    const { heads, context } = this.shape;
+    const { heads } = this.shape;
     const w = this.blocks[l];
     const k = this.arena.kernels;
-    const n = this.length + 1;
-    for (let row = 0; row < b; row++) {
-      const bias = this.keyBias.subarray(row * context, row * context + n);
+    rows.forEach((row, j) => {
+      const n = this.rowLength[row] + 1;
       for (let head = 0; head < heads; head++) {
-        this.gatherHead(w, row, head, row, 1, this.length);
+        this.gatherHead(w, row, head, j, 1, n - 1);
         k.mm(this.query.offset, 1, this.cacheAt(w.keys, row, head, 0), n, dh, this.scores.offset);
-        softmaxRow(this.scores.view, 0, n, n, bias);
+        softmaxRow(this.scores.view, 0, n, n);
         k.mmNN(this.scores.offset, 1, this.cacheAt(w.values, row, head, 0), dh, n, this.headOut.offset);
-        const dst = row * d + head * dh;
-        this.att.view.set(this.headOut.view.subarray(0, dh), dst);
+        this.att.view.set(this.headOut.view.subarray(0, dh), j * d + head * dh);
       }
-    }
+    });
   }
 
   /**
@@ -357,23 +372,10 @@ function layerNormRows(
   }
 }
 
-/**
- * In place over s[start .. start+width): softmax of the first `visible` scores plus the key bias (the rest,
- * causally masked, become 0), as softmax(scores + bias) with -1e9 masks gives.
- */
-function softmaxRow(
-  s: Float32Array,
-  start: number,
-  visible: number,
-  width: number,
-  bias: Float32Array,
-): void {
+/** In place over s[start .. start+width): softmax of the first `visible` scores; the rest (masked) become 0. */
+function softmaxRow(s: Float32Array, start: number, visible: number, width: number): void {
   let max = Number.NEGATIVE_INFINITY;
-  for (let j = 0; j < visible; j++) {
-    const v = s[start + j] + bias[j];
-    s[start + j] = v;
-    if (v > max) max = v;
-  }
+  for (let j = 0; j < visible; j++) if (s[start + j] > max) max = s[start + j];
   let total = 0;
   for (let j = 0; j < visible; j++) {
     const e = Math.exp(s[start + j] - max);
