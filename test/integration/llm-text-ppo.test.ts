@@ -88,7 +88,7 @@ afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 describe('PPO for text with a value head (WebAssembly)', () => {
   it('seed 1: after SFT, PPO raises the reward, the value loss falls, tensors stay flat', async () => {
     const sft = 100;
-    const ppo = 40;
+    const ppo = 60;
     const graph = textPpoGraph({
       sftIterations: sft,
       ppoIterations: ppo,
@@ -112,12 +112,13 @@ describe('PPO for text with a value head (WebAssembly)', () => {
     const rl = m.slice(sft);
     const reward = rl.map((x) => x['rollout/reward_mean']);
     const valueLoss = rl.map((x) => x['ppo/value_loss']);
-    const early = mean(reward.slice(0, 5));
-    const late = mean(reward.slice(-5));
+    // Ten iterations (320 episodes) a side: five left the comparison within noise of the threshold.
+    const early = mean(reward.slice(0, 10));
+    const late = mean(reward.slice(-10));
     const heldoutSft = m[sft]['rollout/heldout_success'];
     const heldoutPpo = m[sft + ppo - 1]['rollout/heldout_success'];
     console.log(
-      `text PPO seed 1: reward ${early.toFixed(3)} -> ${late.toFixed(3)} (first/last 5 iterations), ` +
+      `text PPO seed 1: reward ${early.toFixed(3)} -> ${late.toFixed(3)} (first/last 10 iterations), ` +
         `value loss ${mean(valueLoss.slice(0, 5)).toFixed(4)} -> ${mean(valueLoss.slice(-5)).toFixed(4)}, ` +
         `held-out ${heldoutSft} -> ${heldoutPpo}, ` +
         `${((performance.now() - started) / 1000).toFixed(0)} s wall, ` +
@@ -130,9 +131,9 @@ describe('PPO for text with a value head (WebAssembly)', () => {
       expect(x['ppo/agent_tokens']).toBeGreaterThan(0);
       expect(x['rollout/response_length']).toBeGreaterThan(0);
     }
-    // Measured (seed 1): reward 0.556 -> 0.763, held-out 0.484 -> 0.719, value loss 0.042 -> 0.024.
-    // Same graph, not asserted: seed 2 reward 0.356 -> 0.594, held-out 0.453 -> 0.438, value loss
-    // 0.038 -> 0.032; seed 3 reward 0.513 -> 0.606, held-out 0.453 -> 0.703, value loss 0.045 -> 0.033.
+    // Measured (seed 1, host kernels): reward 0.491 -> 0.781, held-out 0.469 -> 0.641, value loss
+    // 0.043 -> 0.019. With the former tensor path and 40 PPO iterations, seeds 2 and 3 (not asserted):
+    // reward 0.356 -> 0.594 and 0.513 -> 0.606, held-out 0.453 -> 0.438 and 0.453 -> 0.703.
     expect(late).toBeGreaterThanOrEqual(early + 0.15);
     expect(heldoutPpo).toBeGreaterThanOrEqual(heldoutSft + 0.15);
     expect(mean(valueLoss.slice(-5))).toBeLessThan(0.75 * mean(valueLoss.slice(0, 5)));
