@@ -4,9 +4,9 @@
  * advantages, held-out success (pass@1 at temperature 1) on 200 test problems measured before the first
  * RL update (iteration 100, the SFT-only model) and at the end.
  *
- * Measured on WebAssembly, seed 1 (this exact budget): SFT only 0.145, after 40 GRPO iterations 0.170;
- * about 216 s of CPU time (241 s wall on the shared 2-core machine). The thresholds below are what that
- * run reaches. The full 100 GRPO iterations (seed 1: 0.145 -> 0.225), seeds 2-3 and the comparison with
+ * Measured on WebAssembly, seed 1 (this exact budget): SFT only 0.135, after 40 GRPO iterations 0.200;
+ * 181 s wall on the 2-core machine shared with two other runs (with the former tensor path: 0.145 ->
+ * 0.170, 241 s). The thresholds below are what the former run reached. The full 100 GRPO iterations (seed 1: 0.145 -> 0.225), seeds 2-3 and the comparison with
  * trajectory-level and outcome-only credit.grpo are in the template card (`npm run bench` runs the template
  * at full length).
  */
