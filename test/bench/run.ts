@@ -11,7 +11,7 @@
  *   canvas     the editor with a 500-node graph in Chromium (load time, drag frame time)
  *   ui         the renderer's longest main-thread task while a run streams at full speed
  * Flags: --only ppo,llm  --seeds 1,2,3  --steps 300000  --skip-reference  --quick (shorter LLM part)
- *        --software-gpu (also measure a software WebGPU adapter)
+ *        --software-gpu (also measure a software WebGPU adapter)  --templates a,b (only these templates)
  */
 import os from 'node:os';
 import { parseArgs } from 'node:util';
@@ -34,6 +34,7 @@ const { values } = parseArgs({
     'skip-reference': { type: 'boolean', default: false },
     quick: { type: 'boolean', default: false },
     'software-gpu': { type: 'boolean', default: false },
+    templates: { type: 'string' },
   },
 });
 const seeds = values.seeds.split(',').map(Number);
@@ -54,7 +55,7 @@ const sections: Record<string, () => Promise<Section | Section[]>> = {
     }),
   credit: () => benchCredit(),
   dyna: () => benchDyna({ seeds }),
-  templates: () => benchTemplates(),
+  templates: () => benchTemplates(values.templates?.split(',')),
   canvas: () => benchCanvas(),
   ui: () => benchUiStreaming(),
 };
