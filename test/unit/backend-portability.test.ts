@@ -5,7 +5,10 @@
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
+import type * as TF from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
+import { readOnCpu } from '../../src-main/engine/nn/cpu-read.ts';
+import type { Tf } from '../../src-main/engine/node-api.ts';
 import { repoRoot } from '../helpers/graphs.ts';
 
 function sources(dir: string): string[] {
@@ -19,10 +22,14 @@ function sources(dir: string): string[] {
 describe('backend portability', () => {
   it('no synchronous tensor read-back in the engine or the node library', () => {
     const offenders: string[] = [];
+    // The one exception: host ops inside autodiff cannot await; this helper reads only on the CPU backends
+    // (data already in host memory) and refuses elsewhere.
+    const cpuRead = path.join(repoRoot, 'src-main/engine/nn/cpu-read.ts');
+    expect(readFileSync(cpuRead, 'utf8')).toMatch(/if \(!isCpuBackend\(tf\)\) throw/);
     for (const file of [
       ...sources(path.join(repoRoot, 'nodes')),
       ...sources(path.join(repoRoot, 'src-main/engine')),
-    ]) {
+    ].filter((f) => f !== cpuRead)) {
       readFileSync(file, 'utf8')
         .split('\n')
         .forEach((line, i) => {
@@ -31,5 +38,10 @@ describe('backend portability', () => {
         });
     }
     expect(offenders, 'use `await tensor.data()` instead').toEqual([]);
+  });
+
+  it('the CPU-only synchronous read refuses a GPU backend by name', () => {
+    const gpu = { getBackend: () => 'webgpu' } as unknown as Tf;
+    expect(() => readOnCpu(gpu, {} as TF.Tensor)).toThrow(/webgpu backend/);
   });
 });

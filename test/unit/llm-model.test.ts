@@ -103,7 +103,7 @@ describe('transformer', () => {
     });
   }
 
-  it('the host decoder gives the tensor path’s logits at every step (gelu and relu, batch reuse)', () => {
+  it('the host decoder gives the tensor path’s logits at every step (gelu and relu, batch reuse)', async () => {
     for (const activation of ['gelu', 'relu'] as const) {
       const s = { ...shape, activation };
       const model = new Transformer(tf, s, new Rng(11), `host-${activation}`);
@@ -121,7 +121,7 @@ describe('transformer', () => {
         }
       // A decoder built for a bigger batch first, as a reused one would be.
       const host = HostDecoder.for(model, 8);
-      host.load(model.readWeights());
+      host.load(await model.readWeights());
       const expectClose = (a: Float32Array, e: Float32Array) => {
         expect(a.length).toBe(e.length);
         let worst = 0;

@@ -126,12 +126,12 @@ interface PaddedPrompts {
   width: number;
 }
 
-function hostSource(
+async function hostSource(
   model: Transformer,
   contexts: Int32Array[],
-): { first: Float32Array; source: LogitSource } {
+): Promise<{ first: Float32Array; source: LogitSource }> {
   const decoder = HostDecoder.for(model, contexts.length);
-  decoder.load(model.readWeights());
+  decoder.load(await model.readWeights());
   const first = decoder.prefill(contexts);
   return {
     first,
@@ -279,7 +279,7 @@ export async function generateBatch(
   }
   const { first, source } =
     path === 'host'
-      ? hostSource(model, contexts)
+      ? await hostSource(model, contexts)
       : path === 'tensor-cache'
         ? await tensorCacheSource(tf, model, prompts)
         : await fullSource(tf, model, prompts);

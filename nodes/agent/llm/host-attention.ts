@@ -11,6 +11,7 @@
  * h*d_h..) in, the heads merged back [B*T, d] out, so no head split/merge transposes are needed.
  */
 import type * as TF from '@tensorflow/tfjs';
+import { isCpuBackend, readOnCpu } from '../../../src-main/engine/nn/cpu-read.ts';
 import { SimdArena, type SimdBuffer } from '../../../src-main/engine/nn/wasm-simd.ts';
 import type { Tf } from '../../../src-main/engine/node-api.ts';
 
@@ -56,8 +57,7 @@ function scratchFor(t: number, dh: number): Scratch {
 
 /** Whether the host op serves this backend and head size (the kernels take column counts in fours). */
 export function hostAttentionAvailable(tf: Tf, headSize: number): boolean {
-  const backend = tf.getBackend();
-  return (backend === 'wasm' || backend === 'cpu') && headSize % 4 === 0;
+  return isCpuBackend(tf) && headSize % 4 === 0;
 }
 
 /** Copy one head's queries (scaled), keys and values of sequence `row` out of qkv [B*T, 3d]. */
@@ -189,10 +189,10 @@ export function hostCausalAttention(
       const [x, save] = inputs as [TF.Tensor2D, TF.GradSaveFunc];
       save([x]);
       const d = x.shape[1] / 3;
-      const value = tf.tensor2d(forward(x.dataSync() as Float32Array, b, t, heads, d), [b * t, d]);
+      const value = tf.tensor2d(forward(readOnCpu(tf, x), b, t, heads, d), [b * t, d]);
       const gradFunc = (dy: TF.Tensor, saved: TF.Tensor[]) => {
         const [sx] = saved as [TF.Tensor2D];
-        const g = backward(sx.dataSync() as Float32Array, dy.dataSync() as Float32Array, b, t, heads, d);
+        const g = backward(readOnCpu(tf, sx), readOnCpu(tf, dy), b, t, heads, d);
         return [tf.tensor2d(g, [b * t, 3 * d])];
       };
       return { value, gradFunc };

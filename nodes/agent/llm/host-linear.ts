@@ -6,13 +6,13 @@
  * call (small), and the bias gradient is the product of a row of ones with dy.
  */
 import type * as TF from '@tensorflow/tfjs';
+import { isCpuBackend, readOnCpu } from '../../../src-main/engine/nn/cpu-read.ts';
 import { ACT_IDENTITY, arenaFloats, scratchArena } from '../../../src-main/engine/nn/wasm-simd.ts';
 import type { Tf } from '../../../src-main/engine/node-api.ts';
 
 /** Whether the op serves this backend and output width (the plain-layout kernel takes columns in fours). */
 export function hostLinearAvailable(tf: Tf, outputs: number): boolean {
-  const backend = tf.getBackend();
-  return (backend === 'wasm' || backend === 'cpu') && outputs % 4 === 0;
+  return isCpuBackend(tf) && outputs % 4 === 0;
 }
 
 function forward(x: Float32Array, w: Float32Array, bias: Float32Array, rows: number, n: number, m: number) {
@@ -62,7 +62,7 @@ export function hostLinear(tf: Tf, x: TF.Tensor2D, w: TF.Tensor, b: TF.Tensor): 
       save([xi, wi]);
       const [rows, n] = xi.shape;
       const m = wi.shape[1];
-      const read = (t: TF.Tensor) => t.dataSync() as Float32Array;
+      const read = (t: TF.Tensor) => readOnCpu(tf, t);
       const value = tf.tensor2d(forward(read(xi), read(wi), read(bi), rows, n, m), [rows, m]);
       const gradFunc = (dy: TF.Tensor, saved: TF.Tensor[]) => {
         const [sx, sw] = saved as [TF.Tensor2D, TF.Tensor2D];

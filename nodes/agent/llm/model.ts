@@ -136,21 +136,23 @@ export class Transformer {
     });
   }
 
-  /** Read every weight back to the host (synchronously: one copy per variable). */
-  readWeights(): TransformerWeights {
-    const read = (v: TF.Variable) => v.dataSync() as Float32Array;
-    return {
-      tokEmb: read(this.tokEmb),
-      posEmb: read(this.posEmb),
-      blocks: this.blocks.map(
-        (w) =>
-          Object.fromEntries(Object.entries(w).map(([k, v]) => [k, read(v)])) as Record<
-            keyof BlockWeights,
-            Float32Array
-          >,
+  /** Read every weight back to the host (one copy per variable). */
+  async readWeights(): Promise<TransformerWeights> {
+    const read = async (v: TF.Variable) => (await v.data()) as Float32Array;
+    const blocks = await Promise.all(
+      this.blocks.map(
+        async (w) =>
+          Object.fromEntries(
+            await Promise.all(Object.entries(w).map(async ([k, v]) => [k, await read(v)] as const)),
+          ) as Record<keyof BlockWeights, Float32Array>,
       ),
-      lnfg: read(this.lnfg),
-      lnfb: read(this.lnfb),
+    );
+    return {
+      tokEmb: await read(this.tokEmb),
+      posEmb: await read(this.posEmb),
+      blocks,
+      lnfg: await read(this.lnfg),
+      lnfb: await read(this.lnfb),
     };
   }
 

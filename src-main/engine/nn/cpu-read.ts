@@ -1,0 +1,18 @@
+/**
+ * Synchronous tensor read-back, for host ops inside autodiff (`customGrad` forward and gradient functions
+ * cannot await). Only on the CPU backends, where a tensor's data already lives in host memory and the read
+ * is a copy; elsewhere (WebGPU) a synchronous read stalls or throws, so it is refused. Callers check
+ * `isCpuBackend` first and use tensor ops otherwise. The one place the engine reads synchronously.
+ */
+import type * as TF from '@tensorflow/tfjs';
+import type { Tf } from '../node-api.ts';
+
+export function isCpuBackend(tf: Tf): boolean {
+  const backend = tf.getBackend();
+  return backend === 'wasm' || backend === 'cpu';
+}
+
+export function readOnCpu(tf: Tf, tensor: TF.Tensor): Float32Array {
+  if (!isCpuBackend(tf)) throw new Error(`a host op read a tensor on the ${tf.getBackend()} backend`);
+  return tensor.dataSync() as Float32Array;
+}
