@@ -6,6 +6,7 @@
  * truncation): the pi_old(a|s) that importance ratios in PPO/GRPO divide by.
  */
 import type * as TF from '@tensorflow/tfjs';
+import { isCpuBackend } from '../../../src-main/engine/nn/cpu-read.ts';
 import type { Tf } from '../../../src-main/engine/node-api.ts';
 import type { Rng } from '../../../src-main/engine/rng.ts';
 import { HostDecoder } from './host-decoder.ts';
@@ -102,9 +103,7 @@ export type DecodePath = 'host' | 'tensor-cache' | 'full';
 
 /** The fastest cached path this backend and batch allow. */
 export function cachedDecodePath(tf: Tf, model: Transformer, batch: number): DecodePath {
-  const backend = tf.getBackend();
-  const cpu = backend === 'wasm' || backend === 'cpu';
-  return cpu && HostDecoder.supports(model.shape, batch) ? 'host' : 'tensor-cache';
+  return isCpuBackend(tf) && HostDecoder.supports(model.shape, batch) ? 'host' : 'tensor-cache';
 }
 
 /** Logits [B, V] of the prompts' last position, then of each step's new tokens. */
