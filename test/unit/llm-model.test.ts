@@ -5,9 +5,8 @@
 import type * as TF from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { generateBatch, TokenSampler } from '../../nodes/agent/llm/generate.ts';
-import { hostCausalAttention } from '../../nodes/agent/llm/host-attention.ts';
+import { attendCausal, attendCausalBackward } from '../../nodes/agent/llm/host-attention.ts';
 import { HostDecoder } from '../../nodes/agent/llm/host-decoder.ts';
-import { hostLinear } from '../../nodes/agent/llm/host-linear.ts';
 import { disposeCache, parameterCount, Transformer } from '../../nodes/agent/llm/model.ts';
 import { LlmPolicy } from '../../nodes/agent/llm/policy.ts';
 import { CharTokenizer } from '../../nodes/agent/llm/tokenizer.ts';
@@ -243,43 +242,7 @@ describe('token sampler', () => {
   });
 });
 
-describe('host linear op', () => {
-  it('gives x W + b and the gradients of the tensor ops (rows and widths off the kernels’ blocks)', () => {
-    const [rows, n, m] = [13, 10, 12];
-    const x = tf.tensor2d(
-      Float32Array.from({ length: rows * n }, (_, i) => Math.sin(i * 0.7)),
-      [rows, n],
-    );
-    const w = tf.tensor2d(
-      Float32Array.from({ length: n * m }, (_, i) => Math.cos(i * 0.3)),
-      [n, m],
-    );
-    const b = tf.tensor1d(Float32Array.from({ length: m }, (_, i) => i / 10 - 0.5));
-    const up = tf.tensor2d(
-      Float32Array.from({ length: rows * m }, (_, i) => Math.sin(i * 1.9)),
-      [rows, m],
-    );
-    const before = tf.memory().numTensors;
-    const run = (f: (a: TF.Tensor2D, c: TF.Tensor2D, d: TF.Tensor1D) => TF.Tensor2D) =>
-      tf.tidy(() => {
-        const grads = tf.grads((a: TF.Tensor, c: TF.Tensor, d: TF.Tensor) =>
-          tf.sum(tf.mul(f(a as TF.Tensor2D, c as TF.Tensor2D, d as TF.Tensor1D), up)),
-        )([x, w, b]);
-        return [f(x, w, b), ...grads].map((t) => t.dataSync());
-      });
-    const host = run((a, c, d) => hostLinear(tf, a, c, d));
-    const reference = run((a, c, d) => tf.add(tf.matMul(a, c), d) as TF.Tensor2D);
-    expect(tf.memory().numTensors).toBe(before);
-    host.forEach((values, i) => {
-      expect(values.length).toBe(reference[i].length);
-      const worst = Math.max(...Array.from(values, (v, j) => Math.abs(v - reference[i][j])));
-      expect(worst, ['value', 'dx', 'dW', 'db'][i]).toBeLessThan(1e-5);
-    });
-    tf.dispose([x, w, b, up]);
-  });
-});
-
-describe('host causal attention op', () => {
+describe('host causal attention', () => {
   /** The same attention as plain tensor ops: the reference the host op must match. */
   function tensorAttention(qkv: TF.Tensor2D, b: number, t: number, heads: number): TF.Tensor2D {
     const d = qkv.shape[1] / 3;
@@ -307,16 +270,27 @@ describe('host causal attention op', () => {
       Float32Array.from({ length: b * t * d }, (_, i) => Math.cos(i * 0.37)),
       [b * t, d],
     );
-    const before = tf.memory().numTensors;
-    const run = (f: (x: TF.Tensor2D) => TF.Tensor2D) =>
-      tf.tidy(() => {
-        const out = f(qkv);
-        const grad = tf.grad((x: TF.Tensor) => tf.sum(tf.mul(f(x as TF.Tensor2D), w)))(qkv);
-        return [out.dataSync(), grad.dataSync()] as const;
-      });
-    const [hostOut, hostGrad] = run((x) => hostCausalAttention(tf, x, b, t, heads));
-    const [refOut, refGrad] = run((x) => tensorAttention(x, b, t, heads));
-    expect(tf.memory().numTensors).toBe(before);
+    const [refOut, refGrad] = tf.tidy(() => {
+      const f = (x: TF.Tensor) => tensorAttention(x as TF.Tensor2D, b, t, heads);
+      return [
+        f(qkv).dataSync(),
+        tf
+          .grad((x: TF.Tensor) => tf.sum(tf.mul(f(x), w)))(qkv)
+          .dataSync(),
+      ];
+    });
+    const hostOut = new Float32Array(b * t * d);
+    const hostGrad = new Float32Array(b * t * 3 * d);
+    attendCausal(qkv.dataSync() as Float32Array, hostOut, b, t, heads, d);
+    attendCausalBackward(
+      qkv.dataSync() as Float32Array,
+      w.dataSync() as Float32Array,
+      hostGrad,
+      b,
+      t,
+      heads,
+      d,
+    );
     const worst = (a: ArrayLike<number>, e: ArrayLike<number>) =>
       Math.max(...Array.from(a, (x, i) => Math.abs(x - e[i])));
     expect(hostOut.length).toBe(b * t * d);
@@ -326,5 +300,80 @@ describe('host causal attention op', () => {
     // The first query sees only itself: its output is its own value vector.
     for (let c = 0; c < d; c++) expect(hostOut[c]).toBeCloseTo(qkv.dataSync()[2 * d + c], 6);
     tf.dispose([qkv, w]);
+  });
+});
+
+describe('host trunk op', () => {
+  /** Value and every weight gradient of sum(logits * up), with the trunk as host op or as tensor ops. */
+  function valueAndGrads(m: Transformer, tokens: TF.Tensor2D, up: TF.Tensor, kernels: 'host' | 'tensor') {
+    m.trunkKernels = kernels;
+    return tf.tidy(() => {
+      const r = tf.variableGrads(() => tf.sum(tf.mul(m.forward(tokens), up)) as TF.Scalar, m.variables);
+      return [r.value.dataSync(), ...m.variables.map((v) => r.grads[v.name].dataSync())];
+    });
+  }
+
+  for (const activation of ['gelu', 'relu'] as const) {
+    it(`gives the tensor trunk's logits and every weight gradient (${activation}, off-block sizes)`, () => {
+      const m = new Transformer(
+        tf,
+        { vocab: 11, context: 16, width: 16, heads: 2, layers: 2, activation },
+        new Rng(3),
+        `trunk-${activation}`,
+      );
+      // Move the layer norms and biases off their initial ones and zeros, so their gradients matter.
+      tf.tidy(() => {
+        for (const v of m.variables) v.assign(tf.add(v, tf.randomNormal(v.shape, 0, 0.05, 'float32', 7)));
+      });
+      const tokens = tf.tensor2d(
+        Int32Array.from({ length: 3 * 9 }, (_, i) => (i * 7) % 11),
+        [3, 9],
+        'int32',
+      );
+      const up = tf.randomNormal([3, 9, 11], 0, 1, 'float32', 9);
+      const reference = valueAndGrads(m, tokens, up, 'tensor');
+      const before = tf.memory().numTensors;
+      const host = valueAndGrads(m, tokens, up, 'host');
+      expect(tf.memory().numTensors).toBe(before);
+      host.forEach((values, i) => {
+        expect(values.length).toBe(reference[i].length);
+        const scale = Math.max(...Array.from(reference[i], Math.abs));
+        const worst = Math.max(...Array.from(values, (v, j) => Math.abs(v - reference[i][j])));
+        expect(worst / scale, i === 0 ? 'value' : `gradient of weight ${i - 1}`).toBeLessThan(1e-4);
+      });
+      tf.dispose([tokens, up]);
+      m.dispose();
+    });
+  }
+
+  it('recomputes a forward pass that another forward pushed off the tape (same gradients)', () => {
+    const m = new Transformer(tf, shape, new Rng(4), 'trunk-recompute');
+    const a = tf.tensor2d(
+      Int32Array.from({ length: 2 * 10 }, (_, i) => (i * 5) % 97),
+      [2, 10],
+      'int32',
+    );
+    const other = tf.tensor2d(
+      Int32Array.from({ length: 3 * 6 }, (_, i) => (i * 3) % 97),
+      [3, 6],
+      'int32',
+    );
+    const loss = (extra: boolean) =>
+      tf.tidy(() => {
+        const r = tf.variableGrads(() => {
+          const l = tf.mean(tf.square(m.forward(a))) as TF.Scalar;
+          // A second forward of the same model, not differentiated: its activations replace a's on the tape.
+          if (extra) tf.keep(m.forward(other)).dispose();
+          return l;
+        }, m.variables);
+        return m.variables.map((v) => r.grads[v.name].dataSync());
+      });
+    const plain = loss(false);
+    const recomputed = loss(true);
+    recomputed.forEach((g, i) => {
+      expect(Array.from(g)).toEqual(Array.from(plain[i]));
+    });
+    tf.dispose([a, other]);
+    m.dispose();
   });
 });

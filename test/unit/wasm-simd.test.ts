@@ -190,6 +190,24 @@ describe('WebAssembly SIMD kernels of the host MLP passes', () => {
     }
   });
 
+  it("GELU's gradient matches a central difference of the formula in float64", () => {
+    const n = 64;
+    const x = arena.alloc(n);
+    const d = arena.alloc(n);
+    for (let i = 0; i < n; i++) x.view[i] = -6 + (12 * i) / (n - 1);
+    for (let i = 0; i < n; i++) d.view[i] = 1 + i / n; // an upstream gradient, multiplied in
+    const gelu = (v: number) => 0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v ** 3)));
+    arena.geluGradient(d, x, n);
+    const h = 1e-5;
+    for (let i = 0; i < n; i++) {
+      const v = x.view[i];
+      const expected = ((gelu(v + h) - gelu(v - h)) / (2 * h)) * (1 + i / n);
+      // float32: 1 - th^2 cancels for |x| > 4, times a factor ~10 there.
+      expect(Math.abs(d.view[i] - expected), `x = ${v}`).toBeLessThan(1e-5);
+    }
+    expect(() => arena.geluGradient(d, x, 6)).toThrow(/multiple of 4/);
+  });
+
   it('transpose', () => {
     const m = arena.alloc(6);
     const out = arena.alloc(6);

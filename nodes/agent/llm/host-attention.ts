@@ -1,7 +1,7 @@
 /**
- * Causal multi-head self-attention of whole sequences as one differentiable op computed with the host
- * SIMD kernels of `wasm-simd.ts`, for the CPU backends: tfjs-wasm runs batched (4-D) matMuls at under
- * 1 GFLOP/s against ~10 for the 2-D ones, so the attention products dominated a training step.
+ * Causal multi-head self-attention of whole sequences, forward and backward, with the host SIMD kernels of
+ * `wasm-simd.ts`: the attention of the host trunk (host-trunk.ts). tfjs-wasm runs batched (4-D) matMuls at
+ * under 1 GFLOP/s against ~10 for the 2-D ones, so as tensor ops the attention products dominated a step.
  *
  * For each sequence b and head h, with q' = Q / sqrt(d_h) (Vaswani et al. 2017):
  *   S = q' K^T (causal: key j <= query i),  P = softmax(S),  O = P V
@@ -10,10 +10,7 @@
  * Input and output keep the model's row layout: qkv [B*T, 3d] (queries, keys, values; head h at columns
  * h*d_h..) in, the heads merged back [B*T, d] out, so no head split/merge transposes are needed.
  */
-import type * as TF from '@tensorflow/tfjs';
-import { isCpuBackend, readOnCpu } from '../../../src-main/engine/nn/cpu-read.ts';
 import { SimdArena, type SimdBuffer } from '../../../src-main/engine/nn/wasm-simd.ts';
-import type { Tf } from '../../../src-main/engine/node-api.ts';
 
 /** Scratch for one (sequence, head) pair of length t and head size dh, reused across calls. */
 class Scratch {
@@ -55,11 +52,6 @@ function scratchFor(t: number, dh: number): Scratch {
   return s;
 }
 
-/** Whether the host op serves this backend and head size (the kernels take column counts in fours). */
-export function hostAttentionAvailable(tf: Tf, headSize: number): boolean {
-  return isCpuBackend(tf) && headSize % 4 === 0;
-}
-
 /** Copy one head's queries (scaled), keys and values of sequence `row` out of qkv [B*T, 3d]. */
 function gather(s: Scratch, qkv: Float32Array, row: number, head: number, d: number, scale: number): void {
   const { t, dh } = s;
@@ -97,11 +89,18 @@ function probabilities(s: Scratch): void {
   }
 }
 
-function forward(qkv: Float32Array, b: number, t: number, heads: number, d: number): Float32Array {
+/** The heads merged [B*T, d] of causal attention over qkv [B*T, 3d], written into `out`. */
+export function attendCausal(
+  qkv: Float32Array,
+  out: Float32Array,
+  b: number,
+  t: number,
+  heads: number,
+  d: number,
+): void {
   const dh = d / heads;
   const s = scratchFor(t, dh);
   const k = s.arena.kernels;
-  const out = new Float32Array(b * t * d);
   const scale = 1 / Math.sqrt(dh);
   for (let row = 0; row < b; row++) {
     for (let head = 0; head < heads; head++) {
@@ -112,21 +111,21 @@ function forward(qkv: Float32Array, b: number, t: number, heads: number, d: numb
         out.set(s.out.view.subarray(i * dh, (i + 1) * dh), (row * t + i) * d + head * dh);
     }
   }
-  return out;
 }
 
-function backward(
+/** The gradient [B*T, 3d] with respect to qkv, given dy [B*T, d] of `attendCausal`'s output, into `grad`. */
+export function attendCausalBackward(
   qkv: Float32Array,
   dy: Float32Array,
+  grad: Float32Array,
   b: number,
   t: number,
   heads: number,
   d: number,
-): Float32Array {
+): void {
   const dh = d / heads;
   const s = scratchFor(t, dh);
   const k = s.arena.kernels;
-  const grad = new Float32Array(b * t * 3 * d);
   const scale = 1 / Math.sqrt(dh);
   const p = s.p.view;
   const dp = s.dp.view;
@@ -163,41 +162,4 @@ function backward(
       }
     }
   }
-  return grad;
-}
-
-type Attention = (qkv: TF.Tensor2D) => TF.Tensor2D;
-const opsByTf = new WeakMap<Tf, Map<string, Attention>>();
-
-/** The op for sequences of `t` tokens, `b` of them, `heads` heads: qkv [b*t, 3d] -> [b*t, d]. */
-export function hostCausalAttention(
-  tf: Tf,
-  qkv: TF.Tensor2D,
-  b: number,
-  t: number,
-  heads: number,
-): TF.Tensor2D {
-  let ops = opsByTf.get(tf);
-  if (!ops) {
-    ops = new Map();
-    opsByTf.set(tf, ops);
-  }
-  const key = `${b}:${t}:${heads}`;
-  let op = ops.get(key);
-  if (!op) {
-    op = tf.customGrad((...inputs: (TF.Tensor | TF.GradSaveFunc)[]) => {
-      const [x, save] = inputs as [TF.Tensor2D, TF.GradSaveFunc];
-      save([x]);
-      const d = x.shape[1] / 3;
-      const value = tf.tensor2d(forward(readOnCpu(tf, x), b, t, heads, d), [b * t, d]);
-      const gradFunc = (dy: TF.Tensor, saved: TF.Tensor[]) => {
-        const [sx] = saved as [TF.Tensor2D];
-        const g = backward(readOnCpu(tf, sx), readOnCpu(tf, dy), b, t, heads, d);
-        return [tf.tensor2d(g, [b * t, 3 * d])];
-      };
-      return { value, gradFunc };
-    }) as unknown as Attention;
-    ops.set(key, op);
-  }
-  return op(qkv);
 }

@@ -18,8 +18,7 @@
 import type * as TF from '@tensorflow/tfjs';
 import type { Tf } from '../../../src-main/engine/node-api.ts';
 import type { Rng } from '../../../src-main/engine/rng.ts';
-import { hostAttentionAvailable, hostCausalAttention } from './host-attention.ts';
-import { hostLinear, hostLinearAvailable } from './host-linear.ts';
+import { BLOCK_KEYS, HostTrunk, hostTrunk, hostTrunkAvailable } from './host-trunk.ts';
 
 export interface TransformerShape {
   vocab: number;
@@ -65,7 +64,6 @@ export interface KvCache {
 
 const NEG = -1e9;
 
-type Attention = TF.Tensor4D | 'host-causal';
 export const LN_EPS = 1e-5;
 
 export function parameterCount(s: TransformerShape): number {
@@ -82,6 +80,12 @@ export class Transformer {
   private readonly lnfg: TF.Variable;
   private readonly lnfb: TF.Variable;
   readonly headSize: number;
+  /**
+   * How `forward` runs the trunk: 'host' as one host-kernel op on the CPU backends (host-trunk.ts; tensor
+   * ops elsewhere), 'tensor' always as tensor ops (the reference the host op is tested against).
+   */
+  trunkKernels: 'host' | 'tensor' = 'host';
+  private host?: HostTrunk;
 
   constructor(
     private readonly tf: Tf,
@@ -173,6 +177,7 @@ export class Transformer {
 
   dispose(): void {
     for (const v of this.variables) v.dispose();
+    this.host = undefined;
   }
 
   /**
@@ -209,12 +214,14 @@ export class Transformer {
     const tf = this.tf;
     const [b, t] = tokens.shape;
     this.checkLength(t);
+    if (this.trunkKernels === 'host' && hostTrunkAvailable(tf, this.shape)) {
+      this.host ??= new HostTrunk(this.shape);
+      const weights = [this.tokEmb, this.posEmb, ...this.blocks.flatMap((w) => BLOCK_KEYS.map((k) => w[k]))];
+      return hostTrunk(tf, this.host, tokens, weights);
+    }
     const pos = tf.slice(this.posEmb, [0, 0], [t, this.shape.width]);
     const x0 = tf.add(tf.reshape(this.embed(tokens), [b, t, this.shape.width]), pos) as TF.Tensor3D;
-    // Host kernels for the attention products on the CPU backends (host-attention.ts); tensor ops elsewhere.
-    const attention: Attention = hostAttentionAvailable(tf, this.headSize)
-      ? 'host-causal'
-      : (tf.reshape(causalBias(tf, t, t), [1, 1, t, t]) as TF.Tensor4D);
+    const attention = tf.reshape(causalBias(tf, t, t), [1, 1, t, t]) as TF.Tensor4D;
     let x = tf.reshape(x0, [b * t, this.shape.width]) as TF.Tensor2D;
     for (let l = 0; l < this.shape.layers; l++) x = this.block(x, b, t, l, attention).x;
     return x;
@@ -324,31 +331,26 @@ export class Transformer {
   }
 
   /**
-   * One pre-norm block on x [B*T, d]. `attention` is the additive mask [B|1, 1, T, keys] of the tensor
-   * path, or 'host-causal' for the host op (whole causal sequences, no cache). With `past`, keys and values
-   * are appended to the cached ones; the tensor path returns the block's keys and values.
+   * One pre-norm block on x [B*T, d] as tensor ops. `attention` is the additive mask [B|1, 1, T, keys].
+   * With `past`, keys and values are appended to the cached ones; returns the block's keys and values.
    */
   private block(
     x: TF.Tensor2D,
     b: number,
     t: number,
     l: number,
-    attention: Attention,
+    attention: TF.Tensor4D,
     past?: { k: TF.Tensor4D; v: TF.Tensor4D },
-  ): { x: TF.Tensor2D; k?: TF.Tensor4D; v?: TF.Tensor4D } {
+  ): { x: TF.Tensor2D; k: TF.Tensor4D; v: TF.Tensor4D } {
     const tf = this.tf;
     const w = this.blocks[l];
     const qkv = linear(tf, layerNorm(tf, x, w.ln1g, w.ln1b), w.wqkv, w.bqkv);
-    const att: { merged: TF.Tensor2D; k?: TF.Tensor4D; v?: TF.Tensor4D } =
-      attention === 'host-causal'
-        ? { merged: hostCausalAttention(tf, qkv, b, t, this.shape.heads) }
-        : this.tensorAttention(qkv, b, t, attention, past);
+    const att = this.tensorAttention(qkv, b, t, attention, past);
     const x1 = tf.add(x, linear(tf, att.merged, w.wo, w.bo)) as TF.Tensor2D;
     const hidden = layerNorm(tf, x1, w.ln2g, w.ln2b);
     const pre = linear(tf, hidden, w.w1, w.b1);
     const up = this.shape.activation === 'relu' ? tf.relu(pre) : gelu(tf, pre);
     const x2 = tf.add(x1, linear(tf, up, w.w2, w.b2)) as TF.Tensor2D;
-    // The host op keeps no keys and values: its caller (trunk) never reads them.
     return { x: x2, k: att.k, v: att.v };
   }
 
@@ -426,8 +428,6 @@ const matMulNTByTf = new WeakMap<Tf, MatMulNT>();
  * transpose flag (what tfjs's own gradient uses) is several times slower than transpose + plain matMul.
  */
 export function linear(tf: Tf, x: TF.Tensor2D, w: TF.Tensor, b: TF.Tensor): TF.Tensor2D {
-  // On the CPU backends the host kernels multiply faster than tfjs-wasm (host-linear.ts).
-  if (hostLinearAvailable(tf, w.shape[1] as number)) return hostLinear(tf, x, w, b);
   let op = linearByTf.get(tf);
   if (!op) {
     op = tf.customGrad((...inputs: (TF.Tensor | TF.GradSaveFunc)[]) => {

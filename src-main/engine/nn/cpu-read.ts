@@ -16,3 +16,9 @@ export function readOnCpu(tf: Tf, tensor: TF.Tensor): Float32Array {
   if (!isCpuBackend(tf)) throw new Error(`a host op read a tensor on the ${tf.getBackend()} backend`);
   return tensor.dataSync() as Float32Array;
 }
+
+/** `readOnCpu` for int32 tensors (token ids). */
+export function readIntsOnCpu(tf: Tf, tensor: TF.Tensor): Int32Array {
+  if (tensor.dtype !== 'int32') throw new Error(`expected an int32 tensor, got ${tensor.dtype}`);
+  return readOnCpu(tf, tensor) as unknown as Int32Array;
+}

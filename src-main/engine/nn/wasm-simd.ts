@@ -435,6 +435,9 @@ function emitTanh(f: Fn, l: Lanes, x: string, x2: string): void {
   f.op(...l.div);
 }
 
+const GELU_A = 0.044715;
+const GELU_C = Math.sqrt(2 / Math.PI);
+
 /** Expects x on the stack; leaves 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) (locals g, x, x2). */
 function emitGelu(f: Fn, l: Lanes, g: string, x: string, x2: string): void {
   f.set(g);
@@ -443,11 +446,11 @@ function emitGelu(f: Fn, l: Lanes, g: string, x: string, x2: string): void {
     .op(...l.mul)
     .get(g)
     .op(...l.mul);
-  l.constant(f, 0.044715);
+  l.constant(f, GELU_A);
   f.op(...l.mul)
     .get(g)
     .op(...l.add);
-  l.constant(f, Math.sqrt(2 / Math.PI));
+  l.constant(f, GELU_C);
   f.op(...l.mul);
   emitTanh(f, l, x, x2);
   l.constant(f, 1);
@@ -570,6 +573,70 @@ function actGradFn(): Fn {
   return f;
 }
 
+const F32X4_SUB = [0xfd, 0xe5, 0x01];
+
+/**
+ * geluGrad(d, x, n): d[k] *= GELU'(x[k]) for n a multiple of 4, with th = tanh(c (x + a x^3)):
+ *   GELU'(x) = 0.5 (1 + th) + 0.5 x (1 - th^2) c (1 + 3 a x^2)     (c = sqrt(2/pi), a = 0.044715)
+ * the derivative of `emitGelu`'s tanh form, through the same tanh.
+ */
+function geluGradFn(): Fn {
+  const f = new Fn('geluGrad', ['d', 'x', 'n']);
+  f.local('k', I32).local('end', I32);
+  for (const v of ['vx', 'vx2', 'vg', 'vt']) f.local(v, V128);
+  const c = (g: Fn, v: number) => VECTOR.constant(g, v);
+  f.get('n').i32(4).mul().set('end');
+  f.i32(0).set('k');
+  f.whileLoop(
+    (g) => g.get('k').get('end').op(I32_LT_S),
+    (g) => {
+      g.get('d').get('k').add(); // the store's address
+      g.get('d').get('k').add().v128Load();
+      g.get('x').get('k').add().v128Load().set('vg');
+      // th = tanh(c (x + a x^3))
+      g.get('vg')
+        .get('vg')
+        .op(...F32X4_MUL)
+        .get('vg')
+        .op(...F32X4_MUL);
+      c(g, GELU_A);
+      g.op(...F32X4_MUL)
+        .get('vg')
+        .op(...F32X4_ADD);
+      c(g, GELU_C);
+      g.op(...F32X4_MUL);
+      emitTanh(g, VECTOR, 'vx', 'vx2');
+      g.set('vt');
+      // 0.5 (1 + th)
+      g.get('vt');
+      c(g, 1);
+      g.op(...F32X4_ADD);
+      c(g, 0.5);
+      g.op(...F32X4_MUL);
+      // + 0.5 x (1 - th^2) c (1 + 3 a x^2)
+      c(g, 1);
+      g.get('vt')
+        .get('vt')
+        .op(...F32X4_MUL, ...F32X4_SUB);
+      g.get('vg').op(...F32X4_MUL);
+      c(g, 0.5);
+      g.op(...F32X4_MUL);
+      g.get('vg')
+        .get('vg')
+        .op(...F32X4_MUL);
+      c(g, 3 * GELU_A);
+      g.op(...F32X4_MUL);
+      c(g, 1);
+      g.op(...F32X4_ADD);
+      c(g, GELU_C);
+      g.op(...F32X4_MUL, ...F32X4_MUL, ...F32X4_ADD);
+      g.op(...F32X4_MUL).v128Store();
+      g.bump('k', 16);
+    },
+  );
+  return f;
+}
+
 function assemble(fns: Fn[]): Uint8Array<ArrayBuffer> {
   const section = (id: number, payload: number[]) => [id, ...uleb(payload.length), ...payload];
   const types = fns.map((f) => [0x60, ...vec(f.params.map(() => [I32])), 0]);
@@ -599,6 +666,7 @@ export interface Kernels {
   biasAct(z: number, rows: number, cols: number, bias: number, act: number): void;
   actGrad(d: number, h: number, n: number, act: number): void;
   transpose(m: number, rows: number, cols: number, out: number): void;
+  geluGrad(d: number, x: number, n: number): void;
 }
 
 let compiled: WebAssembly.Module | undefined;
@@ -613,6 +681,7 @@ function simdModule(): WebAssembly.Module {
       biasActFn(),
       actGradFn(),
       transposeFn(),
+      geluGradFn(),
     ]),
   );
   return compiled;
@@ -690,6 +759,12 @@ export class SimdArena {
   /** out = m^T for the row-major [rows, cols] m. */
   transpose(m: SimdBuffer, rows: number, cols: number, out: SimdBuffer): void {
     this.kernels.transpose(m.offset, rows, cols, out.offset);
+  }
+
+  /** d *= GELU'(x) (tanh form), elementwise over n floats, n a multiple of 4. */
+  geluGradient(d: SimdBuffer, x: SimdBuffer, n: number): void {
+    if (n % 4 !== 0) throw new Error(`SimdArena.geluGradient: n ${n} is not a multiple of 4`);
+    this.kernels.geluGrad(d.offset, x.offset, n);
   }
 
   /** d *= act'(.) expressed through the activation's output h. */

@@ -1,0 +1,428 @@
+/**
+ * The transformer's trunk (embeddings and every block, `model.ts`) as ONE differentiable op computed on
+ * the host with the SIMD kernels of `wasm-simd.ts`, for training on the CPU backends. Op by op, tfjs-wasm
+ * spends most of a training step outside the matrix products: element-wise kernels for layer norm and
+ * GELU, copies between its heap and the host, one allocation per intermediate. Here the forward pass keeps
+ * every activation in one reusable arena (a tape), and the backward pass reads them from it:
+ *
+ *   x_0 = E[tokens] + P[positions]
+ *   a = LN_1(x);  qkv = a W_qkv + b_qkv;  x' = x + Attn(qkv) W_o + b_o
+ *   h = LN_2(x'); z = h W_1 + b_1;        x'' = x' + act(z) W_2 + b_2
+ *
+ * Backward, per block in reverse, with g = dL/dx'' (Linear y = x W + b: dx = dy W^T, dW = x^T dy, db = 1^T dy):
+ *   dW_2 = act(z)^T g,  dz = (g W_2^T) . act'(z),  dW_1 = h^T dz,  g' = g + LN_2'(dz W_1^T)
+ *   dW_o = Attn^T g',   dqkv = Attn'(g' W_o^T),   dW_qkv = a^T dqkv, g_prev = g' + LN_1'(dqkv W_qkv^T)
+ *   LN'(dy): x^ = (x - mu) rstd,  dx = rstd (dy.gamma - mean(dy.gamma) - x^ mean(dy.gamma . x^)),
+ *            dgamma = sum_rows dy . x^,  dbeta = sum_rows dy
+ * and the embedding rows receive g_0 (scatter-add by token and by position).
+ *
+ * The tape belongs to one `HostTrunk` (one per model). A backward pass whose forward is no longer on the
+ * tape (another forward of the same model ran in between) recomputes it first from the inputs it kept.
+ */
+import type * as TF from '@tensorflow/tfjs';
+import { isCpuBackend, readIntsOnCpu, readOnCpu } from '../../../src-main/engine/nn/cpu-read.ts';
+import {
+  ACT_GELU,
+  ACT_IDENTITY,
+  ACT_RELU,
+  arenaFloats,
+  SimdArena,
+  type SimdBuffer,
+} from '../../../src-main/engine/nn/wasm-simd.ts';
+import type { Tf } from '../../../src-main/engine/node-api.ts';
+import { attendCausal, attendCausalBackward } from './host-attention.ts';
+
+export interface TrunkShape {
+  vocab: number;
+  context: number;
+  width: number;
+  heads: number;
+  layers: number;
+  activation: 'gelu' | 'relu';
+}
+
+/** The per-block weights in the order the op takes them (after tokEmb and posEmb). */
+export const BLOCK_KEYS = [
+  'ln1g',
+  'ln1b',
+  'wqkv',
+  'bqkv',
+  'wo',
+  'bo',
+  'ln2g',
+  'ln2b',
+  'w1',
+  'b1',
+  'w2',
+  'b2',
+] as const;
+type BlockKey = (typeof BLOCK_KEYS)[number];
+
+const LN_EPS = 1e-5;
+
+/** Whether the host trunk serves this backend and shape (the kernels take column counts in fours). */
+export function hostTrunkAvailable(tf: Tf, shape: TrunkShape): boolean {
+  return isCpuBackend(tf) && shape.width % 4 === 0 && (shape.width / shape.heads) % 4 === 0;
+}
+
+/** One block's activations on the tape, for `rows` = B*T rows. */
+interface BlockTape {
+  x: SimdBuffer; // block input [R, d]
+  mean1: SimdBuffer;
+  rstd1: SimdBuffer;
+  ln1: SimdBuffer; // [R, d]
+  qkv: SimdBuffer; // [R, 3d]
+  att: SimdBuffer; // [R, d]
+  x1: SimdBuffer; // [R, d]
+  mean2: SimdBuffer;
+  rstd2: SimdBuffer;
+  ln2: SimdBuffer; // [R, d]
+  pre: SimdBuffer; // [R, 4d]
+  act: SimdBuffer; // [R, 4d]
+}
+
+/** Weights (copied in per call) and their gradients, in the op's input order. */
+type Slots = SimdBuffer[];
+
+class Tape {
+  readonly arena: SimdArena;
+  readonly params: Slots;
+  readonly grads: Slots;
+  readonly blocks: BlockTape[];
+  readonly out: SimdBuffer; // x_N [R, d]
+  readonly ones: SimdBuffer; // [R]
+  readonly zeros: SimdBuffer; // [4d]
+  // Backward scratch.
+  readonly g: SimdBuffer; // dL/dx of the current residual stream [R, d]
+  readonly dAct: SimdBuffer; // [R, 4d]
+  readonly dLn: SimdBuffer; // [R, d]
+  readonly dAtt: SimdBuffer; // [R, d]
+  readonly dQkv: SimdBuffer; // [R, 3d]
+
+  constructor(
+    readonly rows: number,
+    shape: TrunkShape,
+    paramSizes: number[],
+  ) {
+    const d = shape.width;
+    const r = rows;
+    const blockSizes = [r * d, r, r, r * d, 3 * r * d, r * d, r * d, r, r, r * d, 4 * r * d, 4 * r * d];
+    const sizes = [
+      ...paramSizes,
+      ...paramSizes,
+      ...Array.from({ length: shape.layers }, () => blockSizes).flat(),
+      r * d,
+      r,
+      4 * d,
+      r * d,
+      4 * r * d,
+      r * d,
+      r * d,
+      3 * r * d,
+    ];
+    this.arena = new SimdArena(arenaFloats(sizes));
+    const a = this.arena;
+    this.params = paramSizes.map((n) => a.alloc(n));
+    this.grads = paramSizes.map((n) => a.alloc(n));
+    this.blocks = Array.from({ length: shape.layers }, () => {
+      const [x, mean1, rstd1, ln1, qkv, att, x1, mean2, rstd2, ln2, pre, act] = blockSizes.map((n) =>
+        a.alloc(n),
+      );
+      return { x, mean1, rstd1, ln1, qkv, att, x1, mean2, rstd2, ln2, pre, act };
+    });
+    this.out = a.alloc(r * d);
+    this.ones = a.alloc(r);
+    this.ones.view.fill(1);
+    this.zeros = a.alloc(4 * d);
+    this.g = a.alloc(r * d);
+    this.dAct = a.alloc(4 * r * d);
+    this.dLn = a.alloc(r * d);
+    this.dAtt = a.alloc(r * d);
+    this.dQkv = a.alloc(3 * r * d);
+  }
+}
+
+/** The host trunk of one model: its tape, reused across calls (rebuilt larger when a batch outgrows it). */
+export class HostTrunk {
+  private tape?: Tape;
+  private calls = 0;
+  private onTape = -1;
+
+  constructor(readonly shape: TrunkShape) {}
+
+  /** The sizes of the op's weight inputs: tokEmb, posEmb, then BLOCK_KEYS per block. */
+  paramSizes(): number[] {
+    const { vocab, context, width: d, layers } = this.shape;
+    const block: Record<BlockKey, number> = {
+      ln1g: d,
+      ln1b: d,
+      wqkv: 3 * d * d,
+      bqkv: 3 * d,
+      wo: d * d,
+      bo: d,
+      ln2g: d,
+      ln2b: d,
+      w1: 4 * d * d,
+      b1: 4 * d,
+      w2: 4 * d * d,
+      b2: d,
+    };
+    return [
+      vocab * d,
+      context * d,
+      ...Array.from({ length: layers }, () => BLOCK_KEYS.map((k) => block[k])).flat(),
+    ];
+  }
+
+  private tapeFor(rows: number): Tape {
+    if (!this.tape || this.tape.rows < rows) {
+      this.tape = new Tape(rows, this.shape, this.paramSizes());
+      this.onTape = -1;
+    }
+    return this.tape;
+  }
+
+  /** Runs the forward pass onto the tape; returns the call's number (for `backward`) and x_N [B*T, d]. */
+  forward(
+    tokens: Int32Array,
+    b: number,
+    t: number,
+    params: Float32Array[],
+  ): { call: number; out: Float32Array } {
+    const tape = this.tapeFor(b * t);
+    this.run(tape, tokens, b, t, params);
+    this.onTape = ++this.calls;
+    return { call: this.onTape, out: tape.out.view.slice(0, b * t * this.shape.width) };
+  }
+
+  /** Gradients of every weight input given dL/dx_N; recomputes the forward pass if it left the tape. */
+  backward(
+    call: number,
+    tokens: Int32Array,
+    b: number,
+    t: number,
+    params: Float32Array[],
+    dOut: Float32Array,
+  ): Float32Array[] {
+    const tape = this.tapeFor(b * t);
+    if (this.onTape !== call) {
+      this.run(tape, tokens, b, t, params);
+      this.onTape = call;
+    }
+    this.runBackward(tape, tokens, b, t, dOut);
+    return tape.grads.map((g, i) => g.view.slice(0, params[i].length));
+  }
+
+  private run(tape: Tape, tokens: Int32Array, b: number, t: number, params: Float32Array[]): void {
+    const { width: d, layers, heads } = this.shape;
+    const rows = b * t;
+    const k = tape.arena.kernels;
+    params.forEach((p, i) => {
+      tape.params[i].view.set(p);
+    });
+    const [tok, pos] = [tape.params[0].view, tape.params[1].view];
+    const x0 = tape.blocks.length > 0 ? tape.blocks[0].x.view : tape.out.view;
+    for (let r = 0; r < rows; r++) {
+      const te = tokens[r] * d;
+      const pe = (r % t) * d;
+      for (let c = 0; c < d; c++) x0[r * d + c] = tok[te + c] + pos[pe + c];
+    }
+    for (let l = 0; l < layers; l++) {
+      const s = tape.blocks[l];
+      const w = this.blockParams(tape.params, l);
+      const next = l + 1 < layers ? tape.blocks[l + 1].x : tape.out;
+      layerNorm(s.x.view, rows, d, w.ln1g.view, w.ln1b.view, s.mean1.view, s.rstd1.view, s.ln1.view);
+      k.mmNN(s.ln1.offset, rows, w.wqkv.offset, 3 * d, d, s.qkv.offset);
+      k.biasAct(s.qkv.offset, rows, 3 * d, w.bqkv.offset, ACT_IDENTITY);
+      attendCausal(s.qkv.view, s.att.view, b, t, heads, d);
+      k.mmNN(s.att.offset, rows, w.wo.offset, d, d, s.x1.offset);
+      k.biasAct(s.x1.offset, rows, d, w.bo.offset, ACT_IDENTITY);
+      addInto(s.x1.view, s.x.view, rows * d);
+      layerNorm(s.x1.view, rows, d, w.ln2g.view, w.ln2b.view, s.mean2.view, s.rstd2.view, s.ln2.view);
+      k.mmNN(s.ln2.offset, rows, w.w1.offset, 4 * d, d, s.pre.offset);
+      k.biasAct(s.pre.offset, rows, 4 * d, w.b1.offset, ACT_IDENTITY);
+      s.act.view.set(s.pre.view.subarray(0, rows * 4 * d));
+      k.biasAct(
+        s.act.offset,
+        rows,
+        4 * d,
+        tape.zeros.offset,
+        this.shape.activation === 'relu' ? ACT_RELU : ACT_GELU,
+      );
+      k.mmNN(s.act.offset, rows, w.w2.offset, d, 4 * d, next.offset);
+      k.biasAct(next.offset, rows, d, w.b2.offset, ACT_IDENTITY);
+      addInto(next.view, s.x1.view, rows * d);
+    }
+  }
+
+  private runBackward(tape: Tape, tokens: Int32Array, b: number, t: number, dOut: Float32Array): void {
+    const { width: d, layers, heads } = this.shape;
+    const rows = b * t;
+    const k = tape.arena.kernels;
+    const g = tape.g;
+    g.view.set(dOut);
+    for (let l = layers - 1; l >= 0; l--) {
+      const s = tape.blocks[l];
+      const w = this.blockParams(tape.params, l);
+      const dw = this.blockParams(tape.grads, l);
+      // x'' = x' + act(z) W_2 + b_2
+      k.mmTN(s.act.offset, 4 * d, g.offset, d, rows, dw.w2.offset);
+      k.mmNN(tape.ones.offset, 1, g.offset, d, rows, dw.b2.offset);
+      k.mm(g.offset, rows, w.w2.offset, 4 * d, d, tape.dAct.offset);
+      if (this.shape.activation === 'relu') k.actGrad(tape.dAct.offset, s.act.offset, rows * 4 * d, ACT_RELU);
+      else k.geluGrad(tape.dAct.offset, s.pre.offset, rows * 4 * d);
+      k.mmTN(s.ln2.offset, d, tape.dAct.offset, 4 * d, rows, dw.w1.offset);
+      k.mmNN(tape.ones.offset, 1, tape.dAct.offset, 4 * d, rows, dw.b1.offset);
+      k.mm(tape.dAct.offset, rows, w.w1.offset, d, 4 * d, tape.dLn.offset);
+      layerNormBackward(
+        tape.dLn.view,
+        s.x1.view,
+        s.mean2.view,
+        s.rstd2.view,
+        w.ln2g.view,
+        rows,
+        d,
+        g.view,
+        dw.ln2g.view,
+        dw.ln2b.view,
+      );
+      // x' = x + Attn(qkv) W_o + b_o
+      k.mmTN(s.att.offset, d, g.offset, d, rows, dw.wo.offset);
+      k.mmNN(tape.ones.offset, 1, g.offset, d, rows, dw.bo.offset);
+      k.mm(g.offset, rows, w.wo.offset, d, d, tape.dAtt.offset);
+      attendCausalBackward(s.qkv.view, tape.dAtt.view, tape.dQkv.view, b, t, heads, d);
+      k.mmTN(s.ln1.offset, d, tape.dQkv.offset, 3 * d, rows, dw.wqkv.offset);
+      k.mmNN(tape.ones.offset, 1, tape.dQkv.offset, 3 * d, rows, dw.bqkv.offset);
+      k.mm(tape.dQkv.offset, rows, w.wqkv.offset, d, 3 * d, tape.dLn.offset);
+      layerNormBackward(
+        tape.dLn.view,
+        s.x.view,
+        s.mean1.view,
+        s.rstd1.view,
+        w.ln1g.view,
+        rows,
+        d,
+        g.view,
+        dw.ln1g.view,
+        dw.ln1b.view,
+      );
+    }
+    // Embedding rows: scatter-add g_0 by token and by position.
+    const [dTok, dPos] = [tape.grads[0].view, tape.grads[1].view];
+    dTok.fill(0);
+    dPos.fill(0);
+    for (let r = 0; r < rows; r++) {
+      const te = tokens[r] * d;
+      const pe = (r % t) * d;
+      for (let c = 0; c < d; c++) {
+        const v = g.view[r * d + c];
+        dTok[te + c] += v;
+        dPos[pe + c] += v;
+      }
+    }
+  }
+
+  private blockParams(slots: Slots, l: number): Record<BlockKey, SimdBuffer> {
+    const base = 2 + l * BLOCK_KEYS.length;
+    return Object.fromEntries(BLOCK_KEYS.map((key, i) => [key, slots[base + i]])) as Record<
+      BlockKey,
+      SimdBuffer
+    >;
+  }
+}
+
+/** into += from over the first n floats. */
+function addInto(into: Float32Array, from: Float32Array, n: number): void {
+  for (let i = 0; i < n; i++) into[i] += from[i];
+}
+
+/** Row-wise layer norm of x [rows, d] into out, keeping each row's mean and 1/sqrt(var + eps). */
+function layerNorm(
+  x: Float32Array,
+  rows: number,
+  d: number,
+  gamma: Float32Array,
+  beta: Float32Array,
+  mean: Float32Array,
+  rstd: Float32Array,
+  out: Float32Array,
+): void {
+  for (let r = 0; r < rows; r++) {
+    const o = r * d;
+    let sum = 0;
+    for (let c = 0; c < d; c++) sum += x[o + c];
+    const mu = sum / d;
+    let sq = 0;
+    for (let c = 0; c < d; c++) {
+      const dev = x[o + c] - mu;
+      sq += dev * dev;
+    }
+    const inv = 1 / Math.sqrt(sq / d + LN_EPS);
+    mean[r] = mu;
+    rstd[r] = inv;
+    for (let c = 0; c < d; c++) out[o + c] = (x[o + c] - mu) * inv * gamma[c] + beta[c];
+  }
+}
+
+/** Adds LN'(dy) to g (the residual gradient) and writes dgamma, dbeta (see the header). */
+function layerNormBackward(
+  dy: Float32Array,
+  x: Float32Array,
+  mean: Float32Array,
+  rstd: Float32Array,
+  gamma: Float32Array,
+  rows: number,
+  d: number,
+  g: Float32Array,
+  dGamma: Float32Array,
+  dBeta: Float32Array,
+): void {
+  dGamma.fill(0);
+  dBeta.fill(0);
+  for (let r = 0; r < rows; r++) {
+    const o = r * d;
+    const mu = mean[r];
+    const inv = rstd[r];
+    let meanDxhat = 0;
+    let meanDxhatXhat = 0;
+    for (let c = 0; c < d; c++) {
+      const xhat = (x[o + c] - mu) * inv;
+      const dxhat = dy[o + c] * gamma[c];
+      meanDxhat += dxhat;
+      meanDxhatXhat += dxhat * xhat;
+      dGamma[c] += dy[o + c] * xhat;
+      dBeta[c] += dy[o + c];
+    }
+    meanDxhat /= d;
+    meanDxhatXhat /= d;
+    for (let c = 0; c < d; c++) {
+      const xhat = (x[o + c] - mu) * inv;
+      g[o + c] += inv * (dy[o + c] * gamma[c] - meanDxhat - xhat * meanDxhatXhat);
+    }
+  }
+}
+
+type TrunkOp = (...weights: TF.Tensor[]) => TF.Tensor2D;
+
+/**
+ * x_N [B*T, d] for right-padded tokens [B, T] (read once, here), as a differentiable op of the weights
+ * [tokEmb, posEmb, ...BLOCK_KEYS per block].
+ */
+export function hostTrunk(tf: Tf, trunk: HostTrunk, tokens: TF.Tensor2D, weights: TF.Tensor[]): TF.Tensor2D {
+  const [b, t] = tokens.shape;
+  const ids = readIntsOnCpu(tf, tokens);
+  const d = trunk.shape.width;
+  const op = tf.customGrad((...inputs: (TF.Tensor | TF.GradSaveFunc)[]) => {
+    const ws = inputs.slice(0, weights.length) as TF.Tensor[];
+    // Read once: the values for a recompute, should the tape have moved on before the backward pass.
+    const params = ws.map((w) => readOnCpu(tf, w).slice());
+    const { call, out } = trunk.forward(ids, b, t, params);
+    const value = tf.tensor2d(out, [b * t, d]);
+    const gradFunc = (dy: TF.Tensor) => {
+      const grads = trunk.backward(call, ids, b, t, params, readOnCpu(tf, dy));
+      return grads.map((g, i) => tf.tensor(g, ws[i].shape));
+    };
+    return { value, gradFunc };
+  }) as unknown as TrunkOp;
+  return op(...weights);
+}
