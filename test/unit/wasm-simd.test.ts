@@ -131,6 +131,7 @@ describe('WebAssembly SIMD kernels of the host MLP passes', () => {
       [5, 20, 33],
       [1, 4, 1],
       [3, 32, 128],
+      [3, 20, 300], // k in three chunks, the last one short
     ]) {
       const x = arena.alloc(rows * inner);
       const y = arena.alloc(inner * cols);
@@ -156,6 +157,7 @@ describe('WebAssembly SIMD kernels of the host MLP passes', () => {
       [5, 20, 33],
       [2, 4, 1],
       [128, 32, 64],
+      [7, 12, 300], // k in three chunks, the last one short
     ]) {
       const x = arena.alloc(inner * rows);
       const y = arena.alloc(inner * cols);
@@ -206,6 +208,30 @@ describe('WebAssembly SIMD kernels of the host MLP passes', () => {
       expect(Math.abs(d.view[i] - expected), `x = ${v}`).toBeLessThan(1e-5);
     }
     expect(() => arena.geluGradient(d, x, 6)).toThrow(/multiple of 4/);
+  });
+
+  it('the two-thread products give the one-thread numbers exactly (rows split unevenly, mmTN with lda)', async () => {
+    const shared = new SimdArena(2_000_000, { helper: true });
+    expect(await shared.helperReady()).toBe(true);
+    const [rows, cols, inner] = [203, 64, 130]; // over the split threshold; rows not a multiple of 8
+    const a = shared.alloc(rows * inner);
+    const b = shared.alloc(cols * inner);
+    const bt = shared.alloc(inner * cols);
+    const one = shared.alloc(rows * cols);
+    const two = shared.alloc(rows * cols);
+    fill(a.view, 0.2);
+    fill(b.view, 0.9);
+    fill(bt.view, 1.7);
+    const same = (run: (k: typeof shared.parallel, out: number) => void) => {
+      run(shared.kernels, one.offset);
+      run(shared.parallel, two.offset);
+      expect(Array.from(two.view)).toEqual(Array.from(one.view));
+    };
+    same((k, out) => k.mm(a.offset, rows, b.offset, cols, inner, out));
+    same((k, out) => k.mmNN(a.offset, rows, bt.offset, cols, inner, out));
+    // a read as [inner, rows] with lda = rows; the product of its first `rows - 3` columns only.
+    same((k, out) => k.mmTN(a.offset, rows - 3, bt.offset, cols, inner, out, rows));
+    shared.dispose();
   });
 
   it('transpose', () => {

@@ -5,7 +5,7 @@
  *
  * For each sequence b and head h, with q' = Q / sqrt(d_h) (Vaswani et al. 2017):
  *   S = q' K^T (causal: key j <= query i),  P = softmax(S),  O = P V
- * and the backward pass, recomputing P from the saved input instead of storing it:
+ * and the backward pass, from the P the forward pass kept (or recomputed from the input):
  *   dV = P^T dO,  dP = dO V^T,  dS = P . (dP - rowsum(P . dP)),  dQ = dS K / sqrt(d_h),  dK = dS^T q'
  * Input and output keep the model's row layout: qkv [B*T, 3d] (queries, keys, values; head h at columns
  * h*d_h..) in, the heads merged back [B*T, d] out, so no head split/merge transposes are needed.
@@ -89,7 +89,10 @@ function probabilities(s: Scratch): void {
   }
 }
 
-/** The heads merged [B*T, d] of causal attention over qkv [B*T, 3d], written into `out`. */
+/**
+ * The heads merged [B*T, d] of causal attention over qkv [B*T, 3d], written into `out`. With `keep`
+ * ([B*heads*T*T]), each pair's probabilities P are kept there for the backward pass.
+ */
 export function attendCausal(
   qkv: Float32Array,
   out: Float32Array,
@@ -97,6 +100,7 @@ export function attendCausal(
   t: number,
   heads: number,
   d: number,
+  keep?: Float32Array,
 ): void {
   const dh = d / heads;
   const s = scratchFor(t, dh);
@@ -106,6 +110,7 @@ export function attendCausal(
     for (let head = 0; head < heads; head++) {
       gather(s, qkv, row, head, d, scale);
       probabilities(s);
+      keep?.set(s.p.view, (row * heads + head) * t * t);
       k.mmNN(s.p.offset, t, s.v.offset, dh, t, s.out.offset);
       for (let i = 0; i < t; i++)
         out.set(s.out.view.subarray(i * dh, (i + 1) * dh), (row * t + i) * d + head * dh);
@@ -113,7 +118,10 @@ export function attendCausal(
   }
 }
 
-/** The gradient [B*T, 3d] with respect to qkv, given dy [B*T, d] of `attendCausal`'s output, into `grad`. */
+/**
+ * The gradient [B*T, 3d] with respect to qkv, given dy [B*T, d] of `attendCausal`'s output, into `grad`.
+ * `kept`: the probabilities the forward pass kept (else they are recomputed).
+ */
 export function attendCausalBackward(
   qkv: Float32Array,
   dy: Float32Array,
@@ -122,6 +130,7 @@ export function attendCausalBackward(
   t: number,
   heads: number,
   d: number,
+  kept?: Float32Array,
 ): void {
   const dh = d / heads;
   const s = scratchFor(t, dh);
@@ -132,14 +141,16 @@ export function attendCausalBackward(
   for (let row = 0; row < b; row++) {
     for (let head = 0; head < heads; head++) {
       gather(s, qkv, row, head, d, scale);
-      probabilities(s);
+      const pair = (row * heads + head) * t * t;
+      if (kept) p.set(kept.subarray(pair, pair + t * t));
+      else probabilities(s);
       for (let i = 0; i < t; i++)
         s.dOut.view.set(
           dy.subarray((row * t + i) * d + head * dh, (row * t + i) * d + (head + 1) * dh),
           i * dh,
         );
       // dV = P^T dO
-      k.mmTN(s.p.offset, t, s.dOut.offset, dh, t, s.dv.offset);
+      k.mmTN(s.p.offset, t, s.dOut.offset, dh, t, s.dv.offset, t);
       // dP = dO V^T, then dS = P . (dP - rowsum(P . dP)) in place of dP.
       k.mm(s.dOut.offset, t, s.v.offset, t, dh, s.dp.offset);
       for (let i = 0; i < t; i++) {
@@ -151,7 +162,7 @@ export function attendCausalBackward(
       }
       // dQ = dS K / sqrt(dh); dK = dS^T q'
       k.mmNN(s.dp.offset, t, s.k.offset, dh, t, s.dq.offset);
-      k.mmTN(s.dp.offset, t, s.q.offset, dh, t, s.dk.offset);
+      k.mmTN(s.dp.offset, t, s.q.offset, dh, t, s.dk.offset, t);
       for (let i = 0; i < t; i++) {
         const dst = (row * t + i) * 3 * d + head * dh;
         for (let c = 0; c < dh; c++) {

@@ -79,6 +79,7 @@ interface BlockTape {
   ln2: SimdBuffer; // [R, d]
   pre: SimdBuffer; // [R, 4d]
   act: SimdBuffer; // [R, 4d]
+  probs: Float32Array; // attention probabilities [B*heads, T, T]
 }
 
 /** Weights (copied in per call) and their gradients, in the op's input order. */
@@ -120,7 +121,7 @@ class Tape {
       r * d,
       3 * r * d,
     ];
-    this.arena = new SimdArena(arenaFloats(sizes));
+    this.arena = new SimdArena(arenaFloats(sizes), { helper: true });
     const a = this.arena;
     this.params = paramSizes.map((n) => a.alloc(n));
     this.grads = paramSizes.map((n) => a.alloc(n));
@@ -128,7 +129,9 @@ class Tape {
       const [x, mean1, rstd1, ln1, qkv, att, x1, mean2, rstd2, ln2, pre, act] = blockSizes.map((n) =>
         a.alloc(n),
       );
-      return { x, mean1, rstd1, ln1, qkv, att, x1, mean2, rstd2, ln2, pre, act };
+      // Host memory, not the arena: only JS reads them (B*heads*T^2 floats per block).
+      const probs = new Float32Array(rows * shape.heads * shape.context);
+      return { x, mean1, rstd1, ln1, qkv, att, x1, mean2, rstd2, ln2, pre, act, probs };
     });
     this.out = a.alloc(r * d);
     this.ones = a.alloc(r);
@@ -174,8 +177,15 @@ export class HostTrunk {
     ];
   }
 
+  /** Frees the tape and stops its helper thread. */
+  dispose(): void {
+    this.tape?.arena.dispose();
+    this.tape = undefined;
+  }
+
   private tapeFor(rows: number): Tape {
     if (!this.tape || this.tape.rows < rows) {
+      this.tape?.arena.dispose();
       this.tape = new Tape(rows, this.shape, this.paramSizes());
       this.onTape = -1;
     }
@@ -217,6 +227,7 @@ export class HostTrunk {
     const { width: d, layers, heads } = this.shape;
     const rows = b * t;
     const k = tape.arena.kernels;
+    const par = tape.arena.parallel;
     params.forEach((p, i) => {
       tape.params[i].view.set(p);
     });
@@ -232,14 +243,14 @@ export class HostTrunk {
       const w = this.blockParams(tape.params, l);
       const next = l + 1 < layers ? tape.blocks[l + 1].x : tape.out;
       layerNorm(s.x.view, rows, d, w.ln1g.view, w.ln1b.view, s.mean1.view, s.rstd1.view, s.ln1.view);
-      k.mmNN(s.ln1.offset, rows, w.wqkv.offset, 3 * d, d, s.qkv.offset);
+      par.mmNN(s.ln1.offset, rows, w.wqkv.offset, 3 * d, d, s.qkv.offset);
       k.biasAct(s.qkv.offset, rows, 3 * d, w.bqkv.offset, ACT_IDENTITY);
-      attendCausal(s.qkv.view, s.att.view, b, t, heads, d);
-      k.mmNN(s.att.offset, rows, w.wo.offset, d, d, s.x1.offset);
+      attendCausal(s.qkv.view, s.att.view, b, t, heads, d, s.probs);
+      par.mmNN(s.att.offset, rows, w.wo.offset, d, d, s.x1.offset);
       k.biasAct(s.x1.offset, rows, d, w.bo.offset, ACT_IDENTITY);
       addInto(s.x1.view, s.x.view, rows * d);
       layerNorm(s.x1.view, rows, d, w.ln2g.view, w.ln2b.view, s.mean2.view, s.rstd2.view, s.ln2.view);
-      k.mmNN(s.ln2.offset, rows, w.w1.offset, 4 * d, d, s.pre.offset);
+      par.mmNN(s.ln2.offset, rows, w.w1.offset, 4 * d, d, s.pre.offset);
       k.biasAct(s.pre.offset, rows, 4 * d, w.b1.offset, ACT_IDENTITY);
       s.act.view.set(s.pre.view.subarray(0, rows * 4 * d));
       k.biasAct(
@@ -249,7 +260,7 @@ export class HostTrunk {
         tape.zeros.offset,
         this.shape.activation === 'relu' ? ACT_RELU : ACT_GELU,
       );
-      k.mmNN(s.act.offset, rows, w.w2.offset, d, 4 * d, next.offset);
+      par.mmNN(s.act.offset, rows, w.w2.offset, d, 4 * d, next.offset);
       k.biasAct(next.offset, rows, d, w.b2.offset, ACT_IDENTITY);
       addInto(next.view, s.x1.view, rows * d);
     }
@@ -259,6 +270,7 @@ export class HostTrunk {
     const { width: d, layers, heads } = this.shape;
     const rows = b * t;
     const k = tape.arena.kernels;
+    const par = tape.arena.parallel;
     const g = tape.g;
     g.view.set(dOut);
     for (let l = layers - 1; l >= 0; l--) {
@@ -266,14 +278,14 @@ export class HostTrunk {
       const w = this.blockParams(tape.params, l);
       const dw = this.blockParams(tape.grads, l);
       // x'' = x' + act(z) W_2 + b_2
-      k.mmTN(s.act.offset, 4 * d, g.offset, d, rows, dw.w2.offset);
+      par.mmTN(s.act.offset, 4 * d, g.offset, d, rows, dw.w2.offset, 4 * d);
       k.mmNN(tape.ones.offset, 1, g.offset, d, rows, dw.b2.offset);
-      k.mm(g.offset, rows, w.w2.offset, 4 * d, d, tape.dAct.offset);
+      par.mm(g.offset, rows, w.w2.offset, 4 * d, d, tape.dAct.offset);
       if (this.shape.activation === 'relu') k.actGrad(tape.dAct.offset, s.act.offset, rows * 4 * d, ACT_RELU);
       else k.geluGrad(tape.dAct.offset, s.pre.offset, rows * 4 * d);
-      k.mmTN(s.ln2.offset, d, tape.dAct.offset, 4 * d, rows, dw.w1.offset);
+      par.mmTN(s.ln2.offset, d, tape.dAct.offset, 4 * d, rows, dw.w1.offset, d);
       k.mmNN(tape.ones.offset, 1, tape.dAct.offset, 4 * d, rows, dw.b1.offset);
-      k.mm(tape.dAct.offset, rows, w.w1.offset, d, 4 * d, tape.dLn.offset);
+      par.mm(tape.dAct.offset, rows, w.w1.offset, d, 4 * d, tape.dLn.offset);
       layerNormBackward(
         tape.dLn.view,
         s.x1.view,
@@ -287,13 +299,13 @@ export class HostTrunk {
         dw.ln2b.view,
       );
       // x' = x + Attn(qkv) W_o + b_o
-      k.mmTN(s.att.offset, d, g.offset, d, rows, dw.wo.offset);
+      par.mmTN(s.att.offset, d, g.offset, d, rows, dw.wo.offset, d);
       k.mmNN(tape.ones.offset, 1, g.offset, d, rows, dw.bo.offset);
-      k.mm(g.offset, rows, w.wo.offset, d, d, tape.dAtt.offset);
-      attendCausalBackward(s.qkv.view, tape.dAtt.view, tape.dQkv.view, b, t, heads, d);
-      k.mmTN(s.ln1.offset, d, tape.dQkv.offset, 3 * d, rows, dw.wqkv.offset);
+      par.mm(g.offset, rows, w.wo.offset, d, d, tape.dAtt.offset);
+      attendCausalBackward(s.qkv.view, tape.dAtt.view, tape.dQkv.view, b, t, heads, d, s.probs);
+      par.mmTN(s.ln1.offset, d, tape.dQkv.offset, 3 * d, rows, dw.wqkv.offset, d);
       k.mmNN(tape.ones.offset, 1, tape.dQkv.offset, 3 * d, rows, dw.bqkv.offset);
-      k.mm(tape.dQkv.offset, rows, w.wqkv.offset, d, 3 * d, tape.dLn.offset);
+      par.mm(tape.dQkv.offset, rows, w.wqkv.offset, d, 3 * d, tape.dLn.offset);
       layerNormBackward(
         tape.dLn.view,
         s.x.view,

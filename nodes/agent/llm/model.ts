@@ -177,6 +177,7 @@ export class Transformer {
 
   dispose(): void {
     for (const v of this.variables) v.dispose();
+    this.host?.dispose();
     this.host = undefined;
   }
 

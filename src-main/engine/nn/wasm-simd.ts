@@ -8,6 +8,8 @@
  * Float32Array views of it. The memory never grows after the arena is built, so the views stay valid.
  */
 
+import { HelperKernel, KernelHelper, kernelHelperAvailable } from './kernel-helper.ts';
+
 export const ACT_IDENTITY = 0;
 export const ACT_TANH = 1;
 export const ACT_RELU = 2;
@@ -286,16 +288,24 @@ function matMulTransposedFn(): Fn {
 /** Register block of `mmNN`: rows x vectors (4 columns each) of the output per inner loop. */
 const NN_ROWS = 2;
 const NN_VECTORS = 4;
+/** k runs in chunks of this many, all output blocks per chunk, so a chunk of b stays in cache. */
+const NN_K_CHUNK = 128;
 
 /**
  * mmNN(a, rows, b, cols, inner, out): out[r, c] = sum_k a[r, k] b[k, c] (row-major float32, byte offsets;
- * cols a multiple of 4); with `transposeA` (mmTN) a is stored [inner, rows]: out[r, c] = sum_k a[k, r] b[k, c]. NN_ROWS x NN_VECTORS blocks of the output (tails one row / one vector at a time):
- * each step of k loads the block's b vectors once, splats each row's a[r, k], and multiplies every pair;
- * sums run over k in order (deterministic).
+ * cols a multiple of 4). mmTN(a, rows, b, cols, inner, out, lda) reads a stored [inner, lda] (lda >= rows:
+ * the output rows may be a block of a wider product): out[r, c] = sum_k a[k, r] b[k, c].
+ * NN_ROWS x NN_VECTORS blocks of the output (tails one row / one vector at a time): each step of k loads
+ * the block's b vectors once, splats each row's a[r, k], and multiplies every pair. k runs in chunks of
+ * NN_K_CHUNK over every block (a weight gradient sums over thousands of rows: unchunked, each output block
+ * would stream all of b from memory); a block's partial sums go to `out` and come back for the next chunk,
+ * so every sum still runs over k in order, the same numbers as one pass (deterministic).
  */
 function matMulFn(transposeA: boolean): Fn {
-  const f = new Fn(transposeA ? 'mmTN' : 'mmNN', ['a', 'rows', 'b', 'cols', 'inner', 'out']);
-  for (const n of ['r', 'c', 'k', 'pb', 'po', 'colBytes', 'rowBytes', 'aStep', 'aRow']) f.local(n, I32);
+  const params = ['a', 'rows', 'b', 'cols', 'inner', 'out'];
+  const f = new Fn(transposeA ? 'mmTN' : 'mmNN', transposeA ? [...params, 'lda'] : params);
+  for (const n of ['r', 'c', 'k', 'k0', 'kEnd', 'pb', 'po', 'colBytes', 'rowBytes', 'aStep', 'aRow'])
+    f.local(n, I32);
   for (let i = 0; i < NN_ROWS; i++) f.local(`pa${i}`, I32).local(`s${i}`, V128);
   for (let j = 0; j < NN_VECTORS; j++) f.local(`y${j}`, V128);
   for (let i = 0; i < NN_ROWS; i++) for (let j = 0; j < NN_VECTORS; j++) f.local(`acc${i}${j}`, V128);
@@ -303,29 +313,35 @@ function matMulFn(transposeA: boolean): Fn {
   f.get('inner').i32(4).mul().set('rowBytes');
   // Walking a along k: the next element of a row, or (transposed) the next row; a's rows r, r+1 apart by aRow.
   if (transposeA) {
-    f.get('rows').i32(4).mul().set('aStep');
+    f.get('lda').i32(4).mul().set('aStep');
     f.i32(4).set('aRow');
   } else {
     f.i32(4).set('aStep');
     f.get('rowBytes').set('aRow');
   }
+  const outRow = (i: number) =>
+    f.get('out').get('r').i32(i).add().get('cols').mul().get('c').add().i32(4).mul().add().set('po');
   const block = (rb: number, vectors: number) => {
-    for (let i = 0; i < rb; i++)
-      for (let j = 0; j < vectors; j++)
-        f.f32(0)
-          .op(...F32X4_SPLAT)
-          .set(`acc${i}${j}`);
-    // pa_i: a[r + i, 0]; pb: b[0, c].
-    f.get('a').get('r').get('aRow').mul().add().set('pa0');
+    // The partial sums of the earlier chunks, or zeros in the first (typed select on k0 != 0).
+    for (let i = 0; i < rb; i++) {
+      outRow(i);
+      for (let j = 0; j < vectors; j++) {
+        f.get('po').op(0xfd, 0x00, 4, ...uleb(16 * j));
+        f.f32(0).op(...F32X4_SPLAT);
+        f.get('k0').op(0x1c, 0x01, V128).set(`acc${i}${j}`);
+      }
+    }
+    // pa_i: a[r + i, k0]; pb: b[k0, c].
+    f.get('a').get('r').get('aRow').mul().add().get('k0').get('aStep').mul().add().set('pa0');
     for (let i = 1; i < rb; i++)
       f.get(`pa${i - 1}`)
         .get('aRow')
         .add()
         .set(`pa${i}`);
-    f.get('b').get('c').i32(4).mul().add().set('pb');
-    f.i32(0).set('k');
+    f.get('b').get('c').i32(4).mul().add().get('k0').get('colBytes').mul().add().set('pb');
+    f.get('k0').set('k');
     f.whileLoop(
-      (g) => g.get('k').get('inner').op(I32_LT_S),
+      (g) => g.get('k').get('kEnd').op(I32_LT_S),
       (g) => {
         for (let j = 0; j < vectors; j++)
           g.get('pb')
@@ -344,16 +360,28 @@ function matMulFn(transposeA: boolean): Fn {
       },
     );
     for (let i = 0; i < rb; i++) {
-      f.get('out').get('r').i32(i).add().get('cols').mul().get('c').add().i32(4).mul().add().set('po');
+      outRow(i);
       for (let j = 0; j < vectors; j++)
         f.get('po')
           .get(`acc${i}${j}`)
           .op(0xfd, 0x0b, 4, ...uleb(16 * j));
     }
   };
-  // NN_ROWS rows at a time (then single rows); per row block, NN_VECTORS vectors at a time (then single).
-  f.blocked('r', 'rows', NN_ROWS, 1, (rb) =>
-    f.blocked('c', 'cols', 4 * NN_VECTORS, 4, (cols) => block(rb, cols / 4)),
+  // Per chunk of k: NN_ROWS rows at a time (then single rows); per row block, NN_VECTORS vectors at a
+  // time (then single).
+  f.i32(0).set('k0');
+  f.whileLoop(
+    (g) => g.get('k0').get('inner').op(I32_LT_S),
+    (g) => {
+      // kEnd = min(k0 + chunk, inner)
+      g.get('k0').i32(NN_K_CHUNK).add().get('inner');
+      g.get('k0').i32(NN_K_CHUNK).add().get('inner').op(I32_LT_S);
+      g.op(0x1b).set('kEnd');
+      g.blocked('r', 'rows', NN_ROWS, 1, (rb) =>
+        g.blocked('c', 'cols', 4 * NN_VECTORS, 4, (cols) => block(rb, cols / 4)),
+      );
+      g.bump('k0', NN_K_CHUNK);
+    },
   );
   return f;
 }
@@ -637,7 +665,8 @@ function geluGradFn(): Fn {
   return f;
 }
 
-function assemble(fns: Fn[]): Uint8Array<ArrayBuffer> {
+/** The module's bytes; `shared` imports a shared memory (limits: flag 3, min 1, max 65536 pages). */
+function assemble(fns: Fn[], shared: boolean): Uint8Array<ArrayBuffer> {
   const section = (id: number, payload: number[]) => [id, ...uleb(payload.length), ...payload];
   const types = fns.map((f) => [0x60, ...vec(f.params.map(() => [I32])), 0]);
   const bytes = [
@@ -650,7 +679,12 @@ function assemble(fns: Fn[]): Uint8Array<ArrayBuffer> {
     0x00,
     0x00,
     ...section(1, vec(types)),
-    ...section(2, vec([[...utf8('env'), ...utf8('memory'), 0x02, 0x00, 0x01]])),
+    ...section(
+      2,
+      vec([
+        [...utf8('env'), ...utf8('memory'), 0x02, ...(shared ? [0x03, 0x01, ...uleb(65536)] : [0x00, 0x01])],
+      ]),
+    ),
     ...section(3, vec(fns.map((_, i) => uleb(i)))),
     ...section(7, vec(fns.map((f, i) => [...utf8(f.name), 0x00, ...uleb(i)]))),
     ...section(10, vec(fns.map((f) => f.body()))),
@@ -662,29 +696,38 @@ function assemble(fns: Fn[]): Uint8Array<ArrayBuffer> {
 export interface Kernels {
   mm(a: number, rows: number, b: number, cols: number, inner: number, out: number): void;
   mmNN(a: number, rows: number, b: number, cols: number, inner: number, out: number): void;
-  mmTN(a: number, rows: number, b: number, cols: number, inner: number, out: number): void;
+  mmTN(a: number, rows: number, b: number, cols: number, inner: number, out: number, lda: number): void;
   biasAct(z: number, rows: number, cols: number, bias: number, act: number): void;
   actGrad(d: number, h: number, n: number, act: number): void;
   transpose(m: number, rows: number, cols: number, out: number): void;
   geluGrad(d: number, x: number, n: number): void;
 }
 
-let compiled: WebAssembly.Module | undefined;
+const compiled = new Map<boolean, WebAssembly.Module>();
 
-/** The compiled module, built once per process (a few kB; synchronous compile is fine at this size). */
-function simdModule(): WebAssembly.Module {
-  compiled ??= new WebAssembly.Module(
-    assemble([
-      matMulTransposedFn(),
-      matMulFn(false),
-      matMulFn(true),
-      biasActFn(),
-      actGradFn(),
-      transposeFn(),
-      geluGradFn(),
-    ]),
+/**
+ * The compiled module for a private or a shared memory, built once per process (a few kB; synchronous
+ * compile is fine at this size).
+ */
+function simdModule(shared: boolean): WebAssembly.Module {
+  let module = compiled.get(shared);
+  if (module) return module;
+  module = new WebAssembly.Module(
+    assemble(
+      [
+        matMulTransposedFn(),
+        matMulFn(false),
+        matMulFn(true),
+        biasActFn(),
+        actGradFn(),
+        transposeFn(),
+        geluGradFn(),
+      ],
+      shared,
+    ),
   );
-  return compiled;
+  compiled.set(shared, module);
+  return module;
 }
 
 /** A float32 view into an arena's memory with its byte offset, for passing to the kernels. */
@@ -693,18 +736,52 @@ export interface SimdBuffer {
   offset: number;
 }
 
-/** One fixed-size memory and the kernels bound to it. Allocate every buffer up front with `alloc`. */
+/**
+ * One fixed-size memory and the kernels bound to it. Allocate every buffer up front with `alloc`.
+ * With `{ helper: true }` (where worker threads exist) the memory is shared with a second thread and
+ * `parallel` splits large matrix products across both (kernel-helper.ts); the numbers are the same as
+ * `kernels` gives, element for element.
+ */
 export class SimdArena {
   private readonly memory: WebAssembly.Memory;
   /** Raw entry points, for callers that address inside buffers (`buffer.offset + 4 * index`). */
   readonly kernels: Kernels;
+  /** The matrix products on two threads when the arena has a helper, else `kernels`. */
+  readonly parallel: Pick<Kernels, 'mm' | 'mmNN' | 'mmTN'>;
+  private readonly helper?: KernelHelper;
   private used = 0;
 
-  constructor(readonly capacityFloats: number) {
+  constructor(
+    readonly capacityFloats: number,
+    options: { helper?: boolean } = {},
+  ) {
     const pages = Math.max(1, Math.ceil((capacityFloats * 4 + 64) / 65536));
-    this.memory = new WebAssembly.Memory({ initial: pages });
-    const instance = new WebAssembly.Instance(simdModule(), { env: { memory: this.memory } });
+    const shared = options.helper === true && kernelHelperAvailable();
+    this.memory = new WebAssembly.Memory(
+      shared ? { initial: pages, maximum: pages, shared: true } : { initial: pages },
+    );
+    const module = simdModule(shared);
+    const instance = new WebAssembly.Instance(module, { env: { memory: this.memory } });
     this.kernels = instance.exports as unknown as Kernels;
+    this.helper = shared ? new KernelHelper(module, this.memory) : undefined;
+    this.parallel = this.helper ? splitProducts(this.kernels, this.helper) : this.kernels;
+  }
+
+  /** Resolves once the helper thread serves `parallel` (at once without a helper): for tests. */
+  async helperReady(): Promise<boolean> {
+    if (!this.helper) return false;
+    // The worker is unref'd: keep this process alive while waiting for it.
+    const keepAlive = setInterval(() => {}, 1000);
+    try {
+      return await this.helper.ready;
+    } finally {
+      clearInterval(keepAlive);
+    }
+  }
+
+  /** Stops the helper thread; the arena's single-thread kernels stay usable. */
+  dispose(): void {
+    this.helper?.stop();
   }
 
   /** Hand the whole memory out again (earlier buffers' contents become scratch). */
@@ -748,7 +825,7 @@ export class SimdArena {
     out: SimdBuffer,
   ): void {
     if (cols % 4 !== 0) throw new Error(`SimdArena.matMulTransposedA: cols ${cols} is not a multiple of 4`);
-    this.kernels.mmTN(a.offset, rows, b.offset, cols, inner, out.offset);
+    this.kernels.mmTN(a.offset, rows, b.offset, cols, inner, out.offset, rows);
   }
 
   /** z = act(z + bias) row-wise, over the first rows x cols of z. */
@@ -771,6 +848,41 @@ export class SimdArena {
   activationGradient(d: SimdBuffer, h: SimdBuffer, n: number, act: number): void {
     this.kernels.actGrad(d.offset, h.offset, n, act);
   }
+}
+
+/** Products below this many multiply-adds stay on one thread: waking the helper costs ~tens of µs. */
+const SPLIT_MIN = 1 << 20;
+
+/**
+ * mm, mmNN and mmTN split by output rows between this thread (the first rows, in multiples of 4) and
+ * the helper (the rest); each output element is computed by the same instructions either way.
+ */
+function splitProducts(k: Kernels, helper: KernelHelper): Pick<Kernels, 'mm' | 'mmNN' | 'mmTN'> {
+  const half = (rows: number) => Math.floor(rows / 8) * 4;
+  const big = (rows: number, cols: number, inner: number) => rows >= 8 && rows * cols * inner >= SPLIT_MIN;
+  return {
+    mm(a, rows, b, cols, inner, out) {
+      if (!big(rows, cols, inner) || !helper.serving()) return k.mm(a, rows, b, cols, inner, out);
+      const h = half(rows);
+      helper.run(HelperKernel.mm, [a + h * inner * 4, rows - h, b, cols, inner, out + h * cols * 4], () =>
+        k.mm(a, h, b, cols, inner, out),
+      );
+    },
+    mmNN(a, rows, b, cols, inner, out) {
+      if (!big(rows, cols, inner) || !helper.serving()) return k.mmNN(a, rows, b, cols, inner, out);
+      const h = half(rows);
+      helper.run(HelperKernel.mmNN, [a + h * inner * 4, rows - h, b, cols, inner, out + h * cols * 4], () =>
+        k.mmNN(a, h, b, cols, inner, out),
+      );
+    },
+    mmTN(a, rows, b, cols, inner, out, lda) {
+      if (!big(rows, cols, inner) || !helper.serving()) return k.mmTN(a, rows, b, cols, inner, out, lda);
+      const h = half(rows);
+      helper.run(HelperKernel.mmTN, [a + h * 4, rows - h, b, cols, inner, out + h * cols * 4, lda], () =>
+        k.mmTN(a, h, b, cols, inner, out, lda),
+      );
+    },
+  };
 }
 
 let scratch: SimdArena | undefined;

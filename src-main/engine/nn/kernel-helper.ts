@@ -1,0 +1,133 @@
+/**
+ * A second thread for the host kernels: a worker that instantiates the same SIMD module on an arena's
+ * shared memory and runs one part of a matrix product while the calling thread runs the other. tfjs-wasm
+ * runs single-threaded under Node, so without this a training step uses one of the machine's cores.
+ *
+ * Hand-off through a shared Int32Array, no messages per call:
+ *   [0] state: 5 starting, 0 idle, 1 job posted, 2 job done, 3 stop, 4 job failed;  [1] kernel;  [2..8] arguments
+ * The caller posts a job (state 1, notify), computes its own part, then sleeps until the state leaves 1.
+ * The worker is plain JavaScript given as source (no bundled file to locate), and is unref'd, so it never
+ * keeps a process alive. Until it leaves state 5 (a flag, not a message: a training loop that never
+ * yields to the event loop would never see one), products run on the calling thread alone.
+ */
+
+/** The kernels the helper runs, by index in the worker's table. */
+export enum HelperKernel {
+  mm = 0,
+  mmNN = 1,
+  mmTN = 2,
+}
+
+const WORKER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const { module, memory, control } = workerData;
+const k = new WebAssembly.Instance(module, { env: { memory } }).exports;
+const table = [k.mm, k.mmNN, k.mmTN];
+const c = new Int32Array(control);
+Atomics.store(c, 0, 0);
+parentPort.postMessage('ready');
+for (;;) {
+  Atomics.wait(c, 0, 0);
+  const state = Atomics.load(c, 0);
+  if (state === 1) {
+    let done = 2;
+    try {
+      table[c[1]](c[2], c[3], c[4], c[5], c[6], c[7], c[8]);
+    } catch {
+      done = 4;
+    }
+    Atomics.store(c, 0, done);
+    Atomics.notify(c, 0);
+  } else if (state === 2 || state === 4) Atomics.wait(c, 0, state);
+  else if (state === 3) break;
+}
+`;
+
+interface WorkerLike {
+  on(event: 'message' | 'error' | 'exit', listener: (value: unknown) => void): void;
+  unref(): void;
+}
+type WorkerConstructor = new (source: string, options: { eval: true; workerData: unknown }) => WorkerLike;
+
+let enabled = true;
+
+/** Turn helpers off (or back on) for arenas made from now on: one-thread runs, e.g. for comparisons. */
+export function enableKernelHelpers(on: boolean): void {
+  enabled = on;
+}
+
+/** Node's Worker, looked up at run time so that a browser bundle of the engine never imports it. */
+function workerConstructor(): WorkerConstructor | undefined {
+  const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
+  const threads = proc?.getBuiltinModule?.('node:worker_threads') as
+    | { Worker?: WorkerConstructor }
+    | undefined;
+  return threads?.Worker;
+}
+
+/** Whether an arena made now gets a helper: enabled, shared memory, and worker threads all present. */
+export function kernelHelperAvailable(): boolean {
+  return enabled && typeof SharedArrayBuffer !== 'undefined' && workerConstructor() !== undefined;
+}
+
+export class KernelHelper {
+  /** Resolves true when the worker serves jobs, false if it failed to start. */
+  readonly ready: Promise<boolean>;
+  private readonly control = new Int32Array(new SharedArrayBuffer(9 * 4));
+  private stopped = false;
+
+  constructor(module: WebAssembly.Module, memory: WebAssembly.Memory) {
+    this.control[0] = 5;
+    const Worker = workerConstructor();
+    if (!Worker) throw new Error('KernelHelper: worker threads are not available here');
+    const worker = new Worker(WORKER_SOURCE, {
+      eval: true,
+      workerData: { module, memory, control: this.control.buffer },
+    });
+    this.ready = new Promise((resolve) => {
+      worker.on('message', () => resolve(true));
+      const down = () => {
+        this.stopped = true;
+        resolve(false);
+      };
+      worker.on('error', down);
+      worker.on('exit', down);
+    });
+    // After the listeners: adding a 'message' listener refs the worker's port again.
+    worker.unref();
+  }
+
+  /** Whether jobs can go to the worker now. */
+  serving(): boolean {
+    return !this.stopped && Atomics.load(this.control, 0) === 0;
+  }
+
+  /** Runs `kernel(args)` on the worker while `mine` runs here; returns when both are done. */
+  run(kernel: HelperKernel, args: number[], mine: () => void): void {
+    const c = this.control;
+    c[1] = kernel;
+    for (let i = 0; i < args.length; i++) c[2 + i] = args[i];
+    Atomics.store(c, 0, 1);
+    Atomics.notify(c, 0);
+    mine();
+    // A worker that died cannot say so while this thread blocks: give up after a minute.
+    let state = Atomics.load(c, 0);
+    for (let waited = 0; state === 1 && waited < 60; waited++) {
+      Atomics.wait(c, 0, 1, 1000);
+      state = Atomics.load(c, 0);
+    }
+    if (state === 1) {
+      this.stop();
+      throw new Error(`kernel helper: no answer from the worker for ${HelperKernel[kernel]}`);
+    }
+    Atomics.store(c, 0, 0);
+    if (state !== 2) throw new Error(`kernel helper: ${HelperKernel[kernel]} failed on the worker`);
+  }
+
+  /** Ends the worker (it exits its loop). */
+  stop(): void {
+    this.stopped = true;
+    Atomics.store(this.control, 0, 3);
+    Atomics.notify(this.control, 0);
+  }
+}
