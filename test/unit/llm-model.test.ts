@@ -5,12 +5,13 @@
 import type * as TF from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { generateBatch, TokenSampler } from '../../nodes/agent/llm/generate.ts';
-import { attendCausal, attendCausalBackward } from '../../nodes/agent/llm/host-attention.ts';
 import { HostDecoder } from '../../nodes/agent/llm/host-decoder.ts';
 import { disposeCache, parameterCount, Transformer } from '../../nodes/agent/llm/model.ts';
 import { LlmPolicy } from '../../nodes/agent/llm/policy.ts';
 import { CharTokenizer } from '../../nodes/agent/llm/tokenizer.ts';
 import { startBackend } from '../../src-main/engine/backend.ts';
+import { attentionScratchFloats } from '../../src-main/engine/nn/wasm-attention.ts';
+import { arenaFloats, type ParallelKernels, SimdArena } from '../../src-main/engine/nn/wasm-simd.ts';
 import type { Tf } from '../../src-main/engine/node-api.ts';
 import { Rng } from '../../src-main/engine/rng.ts';
 
@@ -242,7 +243,7 @@ describe('token sampler', () => {
   });
 });
 
-describe('host causal attention', () => {
+describe('attention kernels', () => {
   /** The same attention as plain tensor ops: the reference the host op must match. */
   function tensorAttention(qkv: TF.Tensor2D, b: number, t: number, heads: number): TF.Tensor2D {
     const d = qkv.shape[1] / 3;
@@ -258,9 +259,10 @@ describe('host causal attention', () => {
     return tf.reshape(tf.transpose(out, [0, 2, 1, 3]), [b * t, d]) as TF.Tensor2D;
   }
 
-  it('gives the tensor ops’ outputs and gradients (2 sequences, 3 heads, odd length)', () => {
+  it('gives the tensor ops’ outputs and gradients (2 sequences, 3 heads, odd length; one or two threads)', async () => {
     const [b, t, heads, dh] = [2, 7, 3, 4];
     const d = heads * dh;
+    const scratch = attentionScratchFloats(t, dh);
     const qkv = tf.tensor2d(
       Float32Array.from({ length: b * t * 3 * d }, (_, i) => Math.sin(i * 0.91) * 1.5),
       [b * t, 3 * d],
@@ -279,18 +281,34 @@ describe('host causal attention', () => {
           .dataSync(),
       ];
     });
-    const hostOut = new Float32Array(b * t * d);
-    const hostGrad = new Float32Array(b * t * 3 * d);
-    attendCausal(qkv.dataSync() as Float32Array, hostOut, b, t, heads, d);
-    attendCausalBackward(
-      qkv.dataSync() as Float32Array,
-      w.dataSync() as Float32Array,
-      hostGrad,
-      b,
-      t,
-      heads,
-      d,
+    // The kernels on a shared arena: one thread (kernels), then the pairs split over two (parallel).
+    const arena = new SimdArena(
+      arenaFloats([b * t * 3 * d, b * t * d, b * heads * t * t, 2 * scratch, b * t * d, b * t * 3 * d]),
+      {
+        helper: true,
+      },
     );
+    expect(await arena.helperReady()).toBe(true);
+    const [x, out, probs, work, dy, grad] = [
+      b * t * 3 * d,
+      b * t * d,
+      b * heads * t * t,
+      2 * scratch,
+      b * t * d,
+      b * t * 3 * d,
+    ].map((n) => arena.alloc(n));
+    x.view.set(qkv.dataSync());
+    dy.view.set(w.dataSync());
+    const run = (k: ParallelKernels) => {
+      k.attnFwd(x.offset, out.offset, probs.offset, work.offset, 0, b * heads, t, heads, d);
+      k.attnBwd(x.offset, dy.offset, grad.offset, probs.offset, work.offset, 0, b * heads, t, heads, d);
+      return [out.view.slice(), grad.view.slice()];
+    };
+    const [hostOut, hostGrad] = run(arena.kernels);
+    const [splitOut, splitGrad] = run(arena.parallel);
+    arena.dispose();
+    expect(Array.from(splitOut)).toEqual(Array.from(hostOut));
+    expect(Array.from(splitGrad)).toEqual(Array.from(hostGrad));
     const worst = (a: ArrayLike<number>, e: ArrayLike<number>) =>
       Math.max(...Array.from(a, (x, i) => Math.abs(x - e[i])));
     expect(hostOut.length).toBe(b * t * d);

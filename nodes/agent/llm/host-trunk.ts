@@ -21,6 +21,7 @@
  */
 import type * as TF from '@tensorflow/tfjs';
 import { isCpuBackend, readIntsOnCpu, readOnCpu } from '../../../src-main/engine/nn/cpu-read.ts';
+import { attentionScratchFloats } from '../../../src-main/engine/nn/wasm-attention.ts';
 import {
   ACT_GELU,
   ACT_IDENTITY,
@@ -30,7 +31,6 @@ import {
   type SimdBuffer,
 } from '../../../src-main/engine/nn/wasm-simd.ts';
 import type { Tf } from '../../../src-main/engine/node-api.ts';
-import { attendCausal, attendCausalBackward } from './host-attention.ts';
 
 export interface TrunkShape {
   vocab: number;
@@ -79,7 +79,7 @@ interface BlockTape {
   ln2: SimdBuffer; // [R, d]
   pre: SimdBuffer; // [R, 4d]
   act: SimdBuffer; // [R, 4d]
-  probs: Float32Array; // attention probabilities [B*heads, T, T]
+  probs: SimdBuffer; // attention probabilities [B*heads, T, T]
 }
 
 /** Weights (copied in per call) and their gradients, in the op's input order. */
@@ -99,6 +99,7 @@ class Tape {
   readonly dLn: SimdBuffer; // [R, d]
   readonly dAtt: SimdBuffer; // [R, d]
   readonly dQkv: SimdBuffer; // [R, 3d]
+  readonly attention: SimdBuffer; // the attention kernels' scratch, for two threads
 
   constructor(
     readonly rows: number,
@@ -107,7 +108,24 @@ class Tape {
   ) {
     const d = shape.width;
     const r = rows;
-    const blockSizes = [r * d, r, r, r * d, 3 * r * d, r * d, r * d, r, r, r * d, 4 * r * d, 4 * r * d];
+    // The last: attention probabilities, B*heads*T^2 <= rows*heads*context floats.
+    const probs = r * shape.heads * shape.context;
+    const blockSizes = [
+      r * d,
+      r,
+      r,
+      r * d,
+      3 * r * d,
+      r * d,
+      r * d,
+      r,
+      r,
+      r * d,
+      4 * r * d,
+      4 * r * d,
+      probs,
+    ];
+    const attention = 2 * attentionScratchFloats(shape.context, d / shape.heads);
     const sizes = [
       ...paramSizes,
       ...paramSizes,
@@ -120,17 +138,16 @@ class Tape {
       r * d,
       r * d,
       3 * r * d,
+      attention,
     ];
     this.arena = new SimdArena(arenaFloats(sizes), { helper: true });
     const a = this.arena;
     this.params = paramSizes.map((n) => a.alloc(n));
     this.grads = paramSizes.map((n) => a.alloc(n));
     this.blocks = Array.from({ length: shape.layers }, () => {
-      const [x, mean1, rstd1, ln1, qkv, att, x1, mean2, rstd2, ln2, pre, act] = blockSizes.map((n) =>
+      const [x, mean1, rstd1, ln1, qkv, att, x1, mean2, rstd2, ln2, pre, act, probs] = blockSizes.map((n) =>
         a.alloc(n),
       );
-      // Host memory, not the arena: only JS reads them (B*heads*T^2 floats per block).
-      const probs = new Float32Array(rows * shape.heads * shape.context);
       return { x, mean1, rstd1, ln1, qkv, att, x1, mean2, rstd2, ln2, pre, act, probs };
     });
     this.out = a.alloc(r * d);
@@ -142,6 +159,7 @@ class Tape {
     this.dLn = a.alloc(r * d);
     this.dAtt = a.alloc(r * d);
     this.dQkv = a.alloc(3 * r * d);
+    this.attention = a.alloc(attention);
   }
 }
 
@@ -245,7 +263,17 @@ export class HostTrunk {
       layerNorm(s.x.view, rows, d, w.ln1g.view, w.ln1b.view, s.mean1.view, s.rstd1.view, s.ln1.view);
       par.mmNN(s.ln1.offset, rows, w.wqkv.offset, 3 * d, d, s.qkv.offset);
       k.biasAct(s.qkv.offset, rows, 3 * d, w.bqkv.offset, ACT_IDENTITY);
-      attendCausal(s.qkv.view, s.att.view, b, t, heads, d, s.probs);
+      par.attnFwd(
+        s.qkv.offset,
+        s.att.offset,
+        s.probs.offset,
+        tape.attention.offset,
+        0,
+        b * heads,
+        t,
+        heads,
+        d,
+      );
       par.mmNN(s.att.offset, rows, w.wo.offset, d, d, s.x1.offset);
       k.biasAct(s.x1.offset, rows, d, w.bo.offset, ACT_IDENTITY);
       addInto(s.x1.view, s.x.view, rows * d);
@@ -302,7 +330,18 @@ export class HostTrunk {
       par.mmTN(s.att.offset, d, g.offset, d, rows, dw.wo.offset, d);
       k.mmNN(tape.ones.offset, 1, g.offset, d, rows, dw.bo.offset);
       par.mm(g.offset, rows, w.wo.offset, d, d, tape.dAtt.offset);
-      attendCausalBackward(s.qkv.view, tape.dAtt.view, tape.dQkv.view, b, t, heads, d, s.probs);
+      par.attnBwd(
+        s.qkv.offset,
+        tape.dAtt.offset,
+        tape.dQkv.offset,
+        s.probs.offset,
+        tape.attention.offset,
+        0,
+        b * heads,
+        t,
+        heads,
+        d,
+      );
       par.mmTN(s.ln1.offset, d, tape.dQkv.offset, 3 * d, rows, dw.wqkv.offset, d);
       k.mmNN(tape.ones.offset, 1, tape.dQkv.offset, 3 * d, rows, dw.bqkv.offset);
       par.mm(tape.dQkv.offset, rows, w.wqkv.offset, d, 3 * d, tape.dLn.offset);

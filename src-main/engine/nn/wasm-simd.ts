@@ -9,185 +9,28 @@
  */
 
 import { HelperKernel, KernelHelper, kernelHelperAvailable } from './kernel-helper.ts';
+import {
+  assemble,
+  extractLane,
+  F32,
+  F32_ADD,
+  F32_MUL,
+  F32X4_ADD,
+  F32X4_MUL,
+  F32X4_SPLAT,
+  Fn,
+  I32,
+  I32_LT_S,
+  uleb,
+  V128,
+} from './wasm-asm.ts';
+import { attentionBackwardFn, attentionForwardFn, attentionScratchFloats } from './wasm-attention.ts';
 
 export const ACT_IDENTITY = 0;
 export const ACT_TANH = 1;
 export const ACT_RELU = 2;
 /** GELU, tanh form: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). */
 export const ACT_GELU = 3;
-
-// --- a minimal WebAssembly assembler -------------------------------------------------------------
-
-const I32 = 0x7f;
-const F32 = 0x7d;
-const V128 = 0x7b;
-
-function uleb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let byte = n & 0x7f;
-    n >>>= 7;
-    if (n !== 0) byte |= 0x80;
-    out.push(byte);
-  } while (n !== 0);
-  return out;
-}
-
-function sleb(n: number): number[] {
-  const out: number[] = [];
-  for (;;) {
-    const byte = n & 0x7f;
-    n >>= 7;
-    const done = (n === 0 && (byte & 0x40) === 0) || (n === -1 && (byte & 0x40) !== 0);
-    out.push(done ? byte : byte | 0x80);
-    if (done) return out;
-  }
-}
-
-function f32Bytes(v: number): number[] {
-  return [...new Uint8Array(Float32Array.of(v).buffer)];
-}
-
-function vec(items: number[][]): number[] {
-  return [...uleb(items.length), ...items.flat()];
-}
-
-function utf8(s: string): number[] {
-  const bytes = [...new TextEncoder().encode(s)];
-  return [...uleb(bytes.length), ...bytes];
-}
-
-/** One function body under construction: named locals and the instructions used by the kernels. */
-class Fn {
-  readonly code: number[] = [];
-  private readonly locals: number[] = [];
-  private readonly names = new Map<string, number>();
-
-  constructor(
-    readonly name: string,
-    readonly params: string[],
-  ) {
-    params.forEach((p, i) => {
-      this.names.set(p, i);
-    });
-  }
-
-  local(name: string, type: number): this {
-    this.names.set(name, this.params.length + this.locals.length);
-    this.locals.push(type);
-    return this;
-  }
-
-  private idx(name: string): number {
-    const i = this.names.get(name);
-    if (i === undefined) throw new Error(`wasm-simd: unknown local ${name}`);
-    return i;
-  }
-
-  get(name: string): this {
-    this.code.push(0x20, ...uleb(this.idx(name)));
-    return this;
-  }
-  set(name: string): this {
-    this.code.push(0x21, ...uleb(this.idx(name)));
-    return this;
-  }
-  i32(v: number): this {
-    this.code.push(0x41, ...sleb(v));
-    return this;
-  }
-  f32(v: number): this {
-    this.code.push(0x43, ...f32Bytes(v));
-    return this;
-  }
-  op(...bytes: number[]): this {
-    this.code.push(...bytes);
-    return this;
-  }
-  /** i32 a + b, a * b of two locals or constants pushed by the callbacks. */
-  add(): this {
-    return this.op(0x6a);
-  }
-  mul(): this {
-    return this.op(0x6c);
-  }
-  f32Load(): this {
-    return this.op(0x2a, 2, 0);
-  }
-  f32Store(): this {
-    return this.op(0x38, 2, 0);
-  }
-  v128Load(): this {
-    return this.op(0xfd, 0x00, 4, 0);
-  }
-  v128Store(): this {
-    return this.op(0xfd, 0x0b, 4, 0);
-  }
-  /** Loop while `cond` (pushes an i32) holds: block { loop { if !cond break; body; continue } }. */
-  whileLoop(cond: (f: this) => void, body: (f: this) => void): this {
-    this.op(0x02, 0x40, 0x03, 0x40);
-    cond(this);
-    this.op(0x45, 0x0d, 1); // i32.eqz; br_if to the block's end
-    body(this);
-    this.op(0x0c, 0, 0x0b, 0x0b); // br to the loop's start; end loop; end block
-    return this;
-  }
-  ifThen(cond: (f: this) => void, body: (f: this) => void): this {
-    cond(this);
-    this.op(0x04, 0x40);
-    body(this);
-    this.op(0x0b);
-    return this;
-  }
-  /**
-   * for (counter = 0; counter + step <= limit; counter += step) body(step), then the rest of the range
-   * by tailStep: body(tailStep) (a register block, then its tail).
-   */
-  blocked(
-    counter: string,
-    limit: string,
-    step: number,
-    tailStep: number,
-    body: (size: number) => void,
-  ): this {
-    this.i32(0).set(counter);
-    for (const size of [step, tailStep]) {
-      this.whileLoop(
-        (g) =>
-          g
-            .get(counter)
-            .i32(size - 1)
-            .add()
-            .get(limit)
-            .op(I32_LT_S),
-        (g) => {
-          body(size);
-          g.bump(counter, size);
-        },
-      );
-    }
-    return this;
-  }
-
-  /** local += step (i32). */
-  bump(name: string, step: number): this {
-    return this.get(name).i32(step).add().set(name);
-  }
-
-  body(): number[] {
-    const groups = this.locals.map((t) => [1, t]);
-    const inner = [...vec(groups), ...this.code, 0x0b];
-    return [...uleb(inner.length), ...inner];
-  }
-}
-
-const F32X4_SPLAT = [0xfd, 0x13];
-const F32X4_ADD = [0xfd, 0xe4, 0x01];
-const F32X4_MUL = [0xfd, 0xe6, 0x01];
-const F32_ADD = [0x92];
-const F32_MUL = [0x94];
-const extractLane = (lane: number) => [0xfd, 0x1f, lane];
-const I32_LT_S = 0x48;
 
 /** Register block of the multiply: rows x columns of the output per inner loop. */
 const ROW_BLOCK = 4;
@@ -665,33 +508,6 @@ function geluGradFn(): Fn {
   return f;
 }
 
-/** The module's bytes; `shared` imports a shared memory (limits: flag 3, min 1, max 65536 pages). */
-function assemble(fns: Fn[], shared: boolean): Uint8Array<ArrayBuffer> {
-  const section = (id: number, payload: number[]) => [id, ...uleb(payload.length), ...payload];
-  const types = fns.map((f) => [0x60, ...vec(f.params.map(() => [I32])), 0]);
-  const bytes = [
-    0x00,
-    0x61,
-    0x73,
-    0x6d,
-    0x01,
-    0x00,
-    0x00,
-    0x00,
-    ...section(1, vec(types)),
-    ...section(
-      2,
-      vec([
-        [...utf8('env'), ...utf8('memory'), 0x02, ...(shared ? [0x03, 0x01, ...uleb(65536)] : [0x00, 0x01])],
-      ]),
-    ),
-    ...section(3, vec(fns.map((_, i) => uleb(i)))),
-    ...section(7, vec(fns.map((f, i) => [...utf8(f.name), 0x00, ...uleb(i)]))),
-    ...section(10, vec(fns.map((f) => f.body()))),
-  ];
-  return new Uint8Array(bytes);
-}
-
 /** The kernels' raw entry points: every pointer a byte offset into the arena's memory. */
 export interface Kernels {
   mm(a: number, rows: number, b: number, cols: number, inner: number, out: number): void;
@@ -701,9 +517,34 @@ export interface Kernels {
   actGrad(d: number, h: number, n: number, act: number): void;
   transpose(m: number, rows: number, cols: number, out: number): void;
   geluGrad(d: number, x: number, n: number): void;
+  /** Causal attention of pairs p0..p1-1 (wasm-attention.ts); scratch: `attentionScratchFloats` floats. */
+  attnFwd(
+    qkv: number,
+    out: number,
+    probs: number,
+    scratch: number,
+    p0: number,
+    p1: number,
+    t: number,
+    heads: number,
+    d: number,
+  ): void;
+  attnBwd(
+    qkv: number,
+    dy: number,
+    grad: number,
+    probs: number,
+    scratch: number,
+    p0: number,
+    p1: number,
+    t: number,
+    heads: number,
+    d: number,
+  ): void;
 }
 
 const compiled = new Map<boolean, WebAssembly.Module>();
+const PRODUCTS = { mm: 0, mmNN: 1, mmTN: 2 };
 
 /**
  * The compiled module for a private or a shared memory, built once per process (a few kB; synchronous
@@ -715,6 +556,7 @@ function simdModule(shared: boolean): WebAssembly.Module {
   module = new WebAssembly.Module(
     assemble(
       [
+        // The attention kernels call the products by these indices (0, 1, 2).
         matMulTransposedFn(),
         matMulFn(false),
         matMulFn(true),
@@ -722,6 +564,8 @@ function simdModule(shared: boolean): WebAssembly.Module {
         actGradFn(),
         transposeFn(),
         geluGradFn(),
+        attentionForwardFn(PRODUCTS),
+        attentionBackwardFn(PRODUCTS),
       ],
       shared,
     ),
@@ -747,7 +591,7 @@ export class SimdArena {
   /** Raw entry points, for callers that address inside buffers (`buffer.offset + 4 * index`). */
   readonly kernels: Kernels;
   /** The matrix products on two threads when the arena has a helper, else `kernels`. */
-  readonly parallel: Pick<Kernels, 'mm' | 'mmNN' | 'mmTN'>;
+  readonly parallel: ParallelKernels;
   private readonly helper?: KernelHelper;
   private used = 0;
 
@@ -850,6 +694,12 @@ export class SimdArena {
   }
 }
 
+/**
+ * The kernels `SimdArena.parallel` splits across two threads. attnFwd / attnBwd take scratch for both
+ * threads: 2 * attentionScratchFloats(t, d / heads) floats (the helper uses the second half).
+ */
+export type ParallelKernels = Pick<Kernels, 'mm' | 'mmNN' | 'mmTN' | 'attnFwd' | 'attnBwd'>;
+
 /** Products below this many multiply-adds stay on one thread: waking the helper costs ~tens of µs. */
 const SPLIT_MIN = 1 << 20;
 
@@ -857,7 +707,7 @@ const SPLIT_MIN = 1 << 20;
  * mm, mmNN and mmTN split by output rows between this thread (the first rows, in multiples of 4) and
  * the helper (the rest); each output element is computed by the same instructions either way.
  */
-function splitProducts(k: Kernels, helper: KernelHelper): Pick<Kernels, 'mm' | 'mmNN' | 'mmTN'> {
+function splitProducts(k: Kernels, helper: KernelHelper): ParallelKernels {
   const half = (rows: number) => Math.floor(rows / 8) * 4;
   const big = (rows: number, cols: number, inner: number) => rows >= 8 && rows * cols * inner >= SPLIT_MIN;
   return {
@@ -880,6 +730,24 @@ function splitProducts(k: Kernels, helper: KernelHelper): Pick<Kernels, 'mm' | '
       const h = half(rows);
       helper.run(HelperKernel.mmTN, [a + h * 4, rows - h, b, cols, inner, out + h * cols * 4, lda], () =>
         k.mmTN(a, h, b, cols, inner, out, lda),
+      );
+    },
+    // Attention: the (sequence, head) pairs split in two, each thread with its own scratch.
+    attnFwd(qkv, out, probs, scratch, p0, p1, t, heads, d) {
+      if (p1 - p0 < 2 || !helper.serving()) return k.attnFwd(qkv, out, probs, scratch, p0, p1, t, heads, d);
+      const mid = p0 + Math.floor((p1 - p0) / 2);
+      const other = scratch + attentionScratchFloats(t, d / heads) * 4;
+      helper.run(HelperKernel.attnFwd, [qkv, out, probs, other, mid, p1, t, heads, d], () =>
+        k.attnFwd(qkv, out, probs, scratch, p0, mid, t, heads, d),
+      );
+    },
+    attnBwd(qkv, dy, grad, probs, scratch, p0, p1, t, heads, d) {
+      if (p1 - p0 < 2 || !helper.serving())
+        return k.attnBwd(qkv, dy, grad, probs, scratch, p0, p1, t, heads, d);
+      const mid = p0 + Math.floor((p1 - p0) / 2);
+      const other = scratch + attentionScratchFloats(t, d / heads) * 4;
+      helper.run(HelperKernel.attnBwd, [qkv, dy, grad, probs, other, mid, p1, t, heads, d], () =>
+        k.attnBwd(qkv, dy, grad, probs, scratch, p0, mid, t, heads, d),
       );
     },
   };
