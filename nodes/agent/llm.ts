@@ -47,9 +47,10 @@ host reads only the last logits [B, V] and draws tokens from the node's seeded s
 top-k and top-p (nucleus sampling, Holtzman et al. 2020); a row stops at a stop string or when its
 token budget or the context is used up. Each sampled token comes with log pi(token) under the policy
 itself (temperature 1), the pi_old of importance ratios. On the CPU backends (WebAssembly, CPU) the cached
-generation runs on the host in WebAssembly SIMD kernels, from weights read once per batch, and the
-attention and linear layers of training passes are host ops too: the same math as the tensor path (its
-logits agree to ~1e-5), without the per-op cost of ~100 small tensor ops per token.
+generation runs on the host in WebAssembly SIMD kernels, from weights read once per batch, and in
+training passes the whole trunk (embeddings, attention, MLPs, layer norms, forward and backward) is one
+host op on two threads: the same math as the tensor path (logits and gradients agree to ~1e-4 relative),
+without the per-op cost of ~100 small tensor ops per token.
 
 **Training** reads the log-probability of every token of whole transcripts, log pi(x_t | x_<t) =
 log_softmax(logits_{t-1})[x_t], and the entropy of each next-token distribution; trainers pick the agent's

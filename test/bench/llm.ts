@@ -15,6 +15,8 @@ import { createRegistry } from '../../nodes/index.ts';
 import { startBackend } from '../../src-main/engine/backend.ts';
 import type { BackendName, GraphFile } from '../../src-main/engine/graph/types.ts';
 import { Adam } from '../../src-main/engine/nn/adam.ts';
+import { enableKernelHelpers } from '../../src-main/engine/nn/kernel-helper.ts';
+import type { Tf } from '../../src-main/engine/node-api.ts';
 import { Rng } from '../../src-main/engine/rng.ts';
 import { executeRun } from '../../src-main/engine/runtime/run.ts';
 import { loadTemplate, repoRoot } from '../helpers/graphs.ts';
@@ -67,29 +69,8 @@ export async function measureTokenRates(o: TokenRateOptions = {}): Promise<Token
   const rng = new Rng(0);
   const policy = new LlmPolicy(tf, 'bench', shape, rng);
   const vocab = policy.tokenizer.vocabSize;
-  const t = shape.context + 1;
-  const data = Int32Array.from({ length: batch * t }, () => rng.int(vocab));
-  const adam = new Adam(tf, policy.variables);
-  const trainStep = async () => {
-    const { grads, value } = tf.tidy(() => {
-      const tokens = tf.tensor2d(data, [batch, t], 'int32');
-      const r = tf.variableGrads(
-        () => tf.neg(tf.mean(policy.tokenLogProbs(tokens).logProbs)) as TF.Scalar,
-        policy.variables,
-      );
-      return { grads: policy.variables.map((v) => r.grads[v.name]), value: r.value };
-    });
-    await value.data();
-    value.dispose();
-    await adam.apply(grads, 3e-4);
-    tf.dispose(grads);
-  };
-  for (let i = 0; i < 2; i++) await trainStep();
-  const steps = o.trainSteps ?? 8;
-  let started = performance.now();
-  for (let i = 0; i < steps; i++) await trainStep();
-  const trainTokensPerSecond = (steps * batch * shape.context) / ((performance.now() - started) / 1000);
-
+  const trainTokensPerSecond = await trainRate(tf, policy, batch, o.trainSteps ?? 8, rng);
+  let started = 0;
   const prompts = Array.from({ length: batch }, () =>
     Int32Array.from({ length: PROMPT }, () => 2 + rng.int(vocab - 2)),
   );
@@ -115,6 +96,61 @@ export async function measureTokenRates(o: TokenRateOptions = {}): Promise<Token
     ...rates,
     parameters,
   };
+}
+
+/** Tokens/s of full training steps (forward, backward, Adam) on random tokens, after two warm-up steps. */
+async function trainRate(tf: Tf, policy: LlmPolicy, batch: number, steps: number, rng: Rng): Promise<number> {
+  const t = policy.model.shape.context + 1;
+  const data = Int32Array.from({ length: batch * t }, () => rng.int(policy.tokenizer.vocabSize));
+  const adam = new Adam(tf, policy.variables);
+  const trainStep = async () => {
+    const { grads, value } = tf.tidy(() => {
+      const tokens = tf.tensor2d(data, [batch, t], 'int32');
+      const r = tf.variableGrads(
+        () => tf.neg(tf.mean(policy.tokenLogProbs(tokens).logProbs)) as TF.Scalar,
+        policy.variables,
+      );
+      return { grads: policy.variables.map((v) => r.grads[v.name]), value: r.value };
+    });
+    await value.data();
+    value.dispose();
+    await adam.apply(grads, 3e-4);
+    tf.dispose(grads);
+  };
+  for (let i = 0; i < 2; i++) await trainStep();
+  const started = performance.now();
+  for (let i = 0; i < steps; i++) await trainStep();
+  return (steps * batch * (t - 1)) / ((performance.now() - started) / 1000);
+}
+
+/**
+ * Training tokens/s of the default shape in the two slower configurations, for the table: the host kernels
+ * on one thread (no kernel helper), and the trunk as tfjs ops (what the host trunk replaces).
+ */
+export async function measureTrainVariants(): Promise<{ oneThread: number; tensorOps: number }> {
+  const { tf } = await startBackend('wasm');
+  const measure = async (name: string, setup: (policy: LlmPolicy) => void, steps: number) => {
+    const rng = new Rng(0);
+    const policy = new LlmPolicy(tf, name, DEFAULT_SHAPE, rng);
+    setup(policy);
+    const rate = await trainRate(tf, policy, BATCH, steps, rng);
+    policy.dispose();
+    return rate;
+  };
+  enableKernelHelpers(false);
+  try {
+    const oneThread = await measure('bench-one-thread', () => {}, 8);
+    const tensorOps = await measure(
+      'bench-tensor-ops',
+      (p) => {
+        p.model.trunkKernels = 'tensor';
+      },
+      3,
+    );
+    return { oneThread, tensorOps };
+  } finally {
+    enableKernelHelpers(true);
+  }
 }
 
 interface ReferenceRates {
@@ -237,6 +273,7 @@ export async function benchLlm(options: LlmBenchOptions = {}): Promise<Section[]
   }
   console.error('bench: transformer tokens/s...');
   const ours = await measureTokenRates();
+  const variants = await measureTrainVariants();
   const reference = options.skipReference ? 'skipped' : await measureReference(97);
   const ref = typeof reference === 'string' ? undefined : reference;
   const row = (name: string, a: number, b: number | undefined) => [
@@ -249,7 +286,13 @@ export async function benchLlm(options: LlmBenchOptions = {}): Promise<Section[]
     title: `LLM agent default size (4 layers x 128, 4 heads, context 128; ${fmt(ours.parameters)} parameters): tokens/s`,
     header: ['figure', 'ours (tfjs wasm)', `reference (${ref?.impl ?? 'PyTorch'})`, 'ratio'],
     rows: [
-      row('training tokens/s (batch 16 x 128)', ours.trainTokensPerSecond, ref?.train_tokens_per_second),
+      row(
+        'training tokens/s (batch 16 x 128; host trunk, kernels on 2 threads, the default)',
+        ours.trainTokensPerSecond,
+        ref?.train_tokens_per_second,
+      ),
+      row('training tokens/s, host trunk on 1 thread', variants.oneThread, ref?.train_tokens_per_second),
+      row('training tokens/s, trunk as tfjs ops', variants.tensorOps, ref?.train_tokens_per_second),
       row(
         `generation tokens/s, KV cache (${ours.defaultPath === 'host' ? 'host SIMD decoder, the default' : 'tensor ops'})`,
         ours.generateKvTokensPerSecond,

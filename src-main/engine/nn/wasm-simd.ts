@@ -580,6 +580,8 @@ export interface SimdBuffer {
   offset: number;
 }
 
+const helperOwners = new FinalizationRegistry<KernelHelper>((helper) => helper.stop());
+
 /**
  * One fixed-size memory and the kernels bound to it. Allocate every buffer up front with `alloc`.
  * With `{ helper: true }` (where worker threads exist) the memory is shared with a second thread and
@@ -608,6 +610,8 @@ export class SimdArena {
     const instance = new WebAssembly.Instance(module, { env: { memory: this.memory } });
     this.kernels = instance.exports as unknown as Kernels;
     this.helper = shared ? new KernelHelper(module, this.memory) : undefined;
+    // An arena dropped without `dispose` still stops its thread once collected.
+    if (this.helper) helperOwners.register(this, this.helper);
     this.parallel = this.helper ? splitProducts(this.kernels, this.helper) : this.kernels;
   }
 
