@@ -1,5 +1,5 @@
 /**
- * The transformer's trunk (embeddings and every block, `model.ts`) as ONE differentiable op computed on
+ * The transformer's trunk (embeddings, every block, the final layer norm; `model.ts`) as ONE differentiable op computed on
  * the host with the SIMD kernels of `wasm-simd.ts`, for training on the CPU backends. Op by op, tfjs-wasm
  * spends most of a training step outside the matrix products: element-wise kernels for layer norm and
  * GELU, copies between its heap and the host, one allocation per intermediate. Here the forward pass keeps
@@ -8,8 +8,9 @@
  *   x_0 = E[tokens] + P[positions]
  *   a = LN_1(x);  qkv = a W_qkv + b_qkv;  x' = x + Attn(qkv) W_o + b_o
  *   h = LN_2(x'); z = h W_1 + b_1;        x'' = x' + act(z) W_2 + b_2
+ *   out = LN_f(x_N)   (what the tied output head and the value heads read)
  *
- * Backward, per block in reverse, with g = dL/dx'' (Linear y = x W + b: dx = dy W^T, dW = x^T dy, db = 1^T dy):
+ * Backward: g = LN_f'(dL/d out), then per block in reverse, with g = dL/dx'' (Linear y = x W + b: dx = dy W^T, dW = x^T dy, db = 1^T dy):
  *   dW_2 = act(z)^T g,  dz = (g W_2^T) . act'(z),  dW_1 = h^T dz,  g' = g + LN_2'(dz W_1^T)
  *   dW_o = Attn^T g',   dqkv = Attn'(g' W_o^T),   dW_qkv = a^T dqkv, g_prev = g' + LN_1'(dqkv W_qkv^T)
  *   LN'(dy): x^ = (x - mu) rstd,  dx = rstd (dy.gamma - mean(dy.gamma) - x^ mean(dy.gamma . x^)),
@@ -41,7 +42,7 @@ export interface TrunkShape {
   activation: 'gelu' | 'relu';
 }
 
-/** The per-block weights in the order the op takes them (after tokEmb and posEmb). */
+/** The per-block weights in the order the op takes them (after tokEmb and posEmb; lnfg, lnfb last). */
 export const BLOCK_KEYS = [
   'ln1g',
   'ln1b',
@@ -91,6 +92,9 @@ class Tape {
   readonly grads: Slots;
   readonly blocks: BlockTape[];
   readonly out: SimdBuffer; // x_N [R, d]
+  readonly meanF: SimdBuffer;
+  readonly rstdF: SimdBuffer;
+  readonly hidden: SimdBuffer; // LN_f(x_N) [R, d]
   readonly ones: SimdBuffer; // [R]
   readonly zeros: SimdBuffer; // [4d]
   // Backward scratch.
@@ -132,6 +136,9 @@ class Tape {
       ...Array.from({ length: shape.layers }, () => blockSizes).flat(),
       r * d,
       r,
+      r,
+      r * d,
+      r,
       4 * d,
       r * d,
       4 * r * d,
@@ -151,6 +158,9 @@ class Tape {
       return { x, mean1, rstd1, ln1, qkv, att, x1, mean2, rstd2, ln2, pre, act, probs };
     });
     this.out = a.alloc(r * d);
+    this.meanF = a.alloc(r);
+    this.rstdF = a.alloc(r);
+    this.hidden = a.alloc(r * d);
     this.ones = a.alloc(r);
     this.ones.view.fill(1);
     this.zeros = a.alloc(4 * d);
@@ -171,7 +181,7 @@ export class HostTrunk {
 
   constructor(readonly shape: TrunkShape) {}
 
-  /** The sizes of the op's weight inputs: tokEmb, posEmb, then BLOCK_KEYS per block. */
+  /** The sizes of the op's weight inputs: tokEmb, posEmb, BLOCK_KEYS per block, lnfg, lnfb. */
   paramSizes(): number[] {
     const { vocab, context, width: d, layers } = this.shape;
     const block: Record<BlockKey, number> = {
@@ -188,11 +198,8 @@ export class HostTrunk {
       w2: 4 * d * d,
       b2: d,
     };
-    return [
-      vocab * d,
-      context * d,
-      ...Array.from({ length: layers }, () => BLOCK_KEYS.map((k) => block[k])).flat(),
-    ];
+    const blocks = Array.from({ length: layers }, () => BLOCK_KEYS.map((k) => block[k])).flat();
+    return [vocab * d, context * d, ...blocks, d, d];
   }
 
   /** Frees the tape and stops its helper thread. */
@@ -210,7 +217,7 @@ export class HostTrunk {
     return this.tape;
   }
 
-  /** Runs the forward pass onto the tape; returns the call's number (for `backward`) and x_N [B*T, d]. */
+  /** Runs the forward pass onto the tape; returns the call's number (for `backward`) and LN_f(x_N) [B*T, d]. */
   forward(
     tokens: Int32Array,
     b: number,
@@ -220,10 +227,10 @@ export class HostTrunk {
     const tape = this.tapeFor(b * t);
     this.run(tape, tokens, b, t, params);
     this.onTape = ++this.calls;
-    return { call: this.onTape, out: tape.out.view.slice(0, b * t * this.shape.width) };
+    return { call: this.onTape, out: tape.hidden.view.slice(0, b * t * this.shape.width) };
   }
 
-  /** Gradients of every weight input given dL/dx_N; recomputes the forward pass if it left the tape. */
+  /** Gradients of every weight input given dL/d LN_f(x_N); recomputes the forward pass if it left the tape. */
   backward(
     call: number,
     tokens: Int32Array,
@@ -292,6 +299,17 @@ export class HostTrunk {
       k.biasAct(next.offset, rows, d, w.b2.offset, ACT_IDENTITY);
       addInto(next.view, s.x1.view, rows * d);
     }
+    const [lnfg, lnfb] = tape.params.slice(-2);
+    layerNorm(
+      tape.out.view,
+      rows,
+      d,
+      lnfg.view,
+      lnfb.view,
+      tape.meanF.view,
+      tape.rstdF.view,
+      tape.hidden.view,
+    );
   }
 
   private runBackward(tape: Tape, tokens: Int32Array, b: number, t: number, dOut: Float32Array): void {
@@ -299,8 +317,22 @@ export class HostTrunk {
     const rows = b * t;
     const k = tape.arena.kernels;
     const par = tape.arena.parallel;
+    // g = LN_f'(dOut), then back through the blocks.
     const g = tape.g;
-    g.view.set(dOut);
+    g.view.fill(0);
+    const [lnfg, dLnfg, dLnfb] = [tape.params[tape.params.length - 2], ...tape.grads.slice(-2)];
+    layerNormBackward(
+      dOut,
+      tape.out.view,
+      tape.meanF.view,
+      tape.rstdF.view,
+      lnfg.view,
+      rows,
+      d,
+      g.view,
+      dLnfg.view,
+      dLnfb.view,
+    );
     for (let l = layers - 1; l >= 0; l--) {
       const s = tape.blocks[l];
       const w = this.blockParams(tape.params, l);
@@ -456,8 +488,8 @@ function layerNormBackward(
 type TrunkOp = (...weights: TF.Tensor[]) => TF.Tensor2D;
 
 /**
- * x_N [B*T, d] for right-padded tokens [B, T] (read once, here), as a differentiable op of the weights
- * [tokEmb, posEmb, ...BLOCK_KEYS per block].
+ * LN_f(x_N) [B*T, d] for right-padded tokens [B, T] (read once, here), as a differentiable op of the
+ * weights [tokEmb, posEmb, ...BLOCK_KEYS per block, lnfg, lnfb].
  */
 export function hostTrunk(tf: Tf, trunk: HostTrunk, tokens: TF.Tensor2D, weights: TF.Tensor[]): TF.Tensor2D {
   const [b, t] = tokens.shape;

@@ -189,7 +189,11 @@ export class Transformer {
     const tf = this.tf;
     return tf.tidy(() => {
       const [b, t] = tokens.shape;
-      return tf.reshape(this.head(this.trunk(tokens)), [b, t, this.shape.vocab]) as TF.Tensor3D;
+      return tf.reshape(matMulTransposedB(tf, this.trunk(tokens), this.tokEmb), [
+        b,
+        t,
+        this.shape.vocab,
+      ]) as TF.Tensor3D;
     });
   }
 
@@ -201,7 +205,7 @@ export class Transformer {
     const tf = this.tf;
     return tf.tidy(() => {
       const [b, t] = tokens.shape;
-      const hidden = layerNorm(tf, this.trunk(tokens), this.lnfg, this.lnfb);
+      const hidden = this.trunk(tokens);
       const logits = matMulTransposedB(tf, hidden, this.tokEmb);
       return {
         logits: tf.reshape(logits, [b, t, this.shape.vocab]) as TF.Tensor3D,
@@ -210,22 +214,22 @@ export class Transformer {
     });
   }
 
-  /** The residual stream x_N [B*T, d] after the last block, for right-padded tokens [B, T]. */
+  /** The final hidden states LN_f(x_N) [B*T, d] for right-padded tokens [B, T]. */
   private trunk(tokens: TF.Tensor2D): TF.Tensor2D {
     const tf = this.tf;
     const [b, t] = tokens.shape;
     this.checkLength(t);
     if (this.trunkKernels === 'host' && hostTrunkAvailable(tf, this.shape)) {
       this.host ??= new HostTrunk(this.shape);
-      const weights = [this.tokEmb, this.posEmb, ...this.blocks.flatMap((w) => BLOCK_KEYS.map((k) => w[k]))];
-      return hostTrunk(tf, this.host, tokens, weights);
+      const blocks = this.blocks.flatMap((w) => BLOCK_KEYS.map((k) => w[k]));
+      return hostTrunk(tf, this.host, tokens, [this.tokEmb, this.posEmb, ...blocks, this.lnfg, this.lnfb]);
     }
     const pos = tf.slice(this.posEmb, [0, 0], [t, this.shape.width]);
     const x0 = tf.add(tf.reshape(this.embed(tokens), [b, t, this.shape.width]), pos) as TF.Tensor3D;
     const attention = tf.reshape(causalBias(tf, t, t), [1, 1, t, t]) as TF.Tensor4D;
     let x = tf.reshape(x0, [b * t, this.shape.width]) as TF.Tensor2D;
     for (let l = 0; l < this.shape.layers; l++) x = this.block(x, b, t, l, attention).x;
-    return x;
+    return layerNorm(tf, x, this.lnfg, this.lnfb);
   }
 
   /**
