@@ -19,7 +19,8 @@ import {
   SimdArena,
   type SimdBuffer,
 } from '../../../src-main/engine/nn/wasm-simd.ts';
-import { LN_EPS, type Transformer, type TransformerShape, type TransformerWeights } from './model.ts';
+import { addInto, layerNormRows } from './host-rows.ts';
+import type { Transformer, TransformerShape, TransformerWeights } from './model.ts';
 
 interface HostBlock {
   ln1g: Float32Array;
@@ -345,31 +346,6 @@ export class HostDecoder {
 /** out[c, r] = m[r, c] for a row-major [rows, cols] m. */
 function transposeInto(m: Float32Array, rows: number, cols: number, out: Float32Array): void {
   for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = m[r * cols + c];
-}
-
-function addInto(x: Float32Array, y: Float32Array, n: number): void {
-  for (let i = 0; i < n; i++) x[i] += y[i];
-}
-
-/** LayerNorm of each of `rows` rows of width d (biased variance, eps 1e-5), into `out` (default: in place). */
-function layerNormRows(
-  x: Float32Array,
-  rows: number,
-  d: number,
-  gamma: Float32Array,
-  beta: Float32Array,
-  out: Float32Array = x,
-): void {
-  for (let r = 0; r < rows; r++) {
-    const o = r * d;
-    let mean = 0;
-    for (let c = 0; c < d; c++) mean += x[o + c];
-    mean /= d;
-    let variance = 0;
-    for (let c = 0; c < d; c++) variance += (x[o + c] - mean) ** 2;
-    const inv = 1 / Math.sqrt(variance / d + LN_EPS);
-    for (let c = 0; c < d; c++) out[o + c] = (x[o + c] - mean) * inv * gamma[c] + beta[c];
-  }
 }
 
 /** In place over s[start .. start+width): softmax of the first `visible` scores; the rest (masked) become 0. */

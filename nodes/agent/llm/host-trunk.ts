@@ -32,15 +32,8 @@ import {
   type SimdBuffer,
 } from '../../../src-main/engine/nn/wasm-simd.ts';
 import type { Tf } from '../../../src-main/engine/node-api.ts';
-
-export interface TrunkShape {
-  vocab: number;
-  context: number;
-  width: number;
-  heads: number;
-  layers: number;
-  activation: 'gelu' | 'relu';
-}
+import { addInto, layerNormBackward, layerNormRows } from './host-rows.ts';
+import type { TransformerShape } from './model.ts';
 
 /** The per-block weights in the order the op takes them (after tokEmb and posEmb; lnfg, lnfb last). */
 export const BLOCK_KEYS = [
@@ -59,10 +52,8 @@ export const BLOCK_KEYS = [
 ] as const;
 type BlockKey = (typeof BLOCK_KEYS)[number];
 
-const LN_EPS = 1e-5;
-
 /** Whether the host trunk serves this backend and shape (the kernels take column counts in fours). */
-export function hostTrunkAvailable(tf: Tf, shape: TrunkShape): boolean {
+export function hostTrunkAvailable(tf: Tf, shape: TransformerShape): boolean {
   return isCpuBackend(tf) && shape.width % 4 === 0 && (shape.width / shape.heads) % 4 === 0;
 }
 
@@ -107,7 +98,7 @@ class Tape {
 
   constructor(
     readonly rows: number,
-    shape: TrunkShape,
+    shape: TransformerShape,
     paramSizes: number[],
   ) {
     const d = shape.width;
@@ -179,7 +170,7 @@ export class HostTrunk {
   private calls = 0;
   private onTape = -1;
 
-  constructor(readonly shape: TrunkShape) {}
+  constructor(readonly shape: TransformerShape) {}
 
   /** The sizes of the op's weight inputs: tokEmb, posEmb, BLOCK_KEYS per block, lnfg, lnfb. */
   paramSizes(): number[] {
@@ -267,7 +258,10 @@ export class HostTrunk {
       const s = tape.blocks[l];
       const w = this.blockParams(tape.params, l);
       const next = l + 1 < layers ? tape.blocks[l + 1].x : tape.out;
-      layerNorm(s.x.view, rows, d, w.ln1g.view, w.ln1b.view, s.mean1.view, s.rstd1.view, s.ln1.view);
+      layerNormRows(s.x.view, rows, d, w.ln1g.view, w.ln1b.view, s.ln1.view, {
+        mean: s.mean1.view,
+        rstd: s.rstd1.view,
+      });
       par.mmNN(s.ln1.offset, rows, w.wqkv.offset, 3 * d, d, s.qkv.offset);
       k.biasAct(s.qkv.offset, rows, 3 * d, w.bqkv.offset, ACT_IDENTITY);
       par.attnFwd(
@@ -284,7 +278,10 @@ export class HostTrunk {
       par.mmNN(s.att.offset, rows, w.wo.offset, d, d, s.x1.offset);
       k.biasAct(s.x1.offset, rows, d, w.bo.offset, ACT_IDENTITY);
       addInto(s.x1.view, s.x.view, rows * d);
-      layerNorm(s.x1.view, rows, d, w.ln2g.view, w.ln2b.view, s.mean2.view, s.rstd2.view, s.ln2.view);
+      layerNormRows(s.x1.view, rows, d, w.ln2g.view, w.ln2b.view, s.ln2.view, {
+        mean: s.mean2.view,
+        rstd: s.rstd2.view,
+      });
       par.mmNN(s.ln2.offset, rows, w.w1.offset, 4 * d, d, s.pre.offset);
       k.biasAct(s.pre.offset, rows, 4 * d, w.b1.offset, ACT_IDENTITY);
       s.act.view.set(s.pre.view.subarray(0, rows * 4 * d));
@@ -300,16 +297,10 @@ export class HostTrunk {
       addInto(next.view, s.x1.view, rows * d);
     }
     const [lnfg, lnfb] = tape.params.slice(-2);
-    layerNorm(
-      tape.out.view,
-      rows,
-      d,
-      lnfg.view,
-      lnfb.view,
-      tape.meanF.view,
-      tape.rstdF.view,
-      tape.hidden.view,
-    );
+    layerNormRows(tape.out.view, rows, d, lnfg.view, lnfb.view, tape.hidden.view, {
+      mean: tape.meanF.view,
+      rstd: tape.rstdF.view,
+    });
   }
 
   private runBackward(tape: Tape, tokens: Int32Array, b: number, t: number, dOut: Float32Array): void {
@@ -317,51 +308,68 @@ export class HostTrunk {
     const rows = b * t;
     const k = tape.arena.kernels;
     const par = tape.arena.parallel;
+    // y = x W + b, x [rows, n], W [n, m]: dW = x^T dy, db = 1^T dy, dx = dy W^T.
+    const linearBackward = (
+      x: SimdBuffer,
+      n: number,
+      dy: SimdBuffer,
+      m: number,
+      w: SimdBuffer,
+      dW: SimdBuffer,
+      dB: SimdBuffer,
+      dx: SimdBuffer,
+    ) => {
+      par.mmTN(x.offset, n, dy.offset, m, rows, dW.offset, n);
+      k.mmNN(tape.ones.offset, 1, dy.offset, m, rows, dB.offset);
+      par.mm(dy.offset, rows, w.offset, n, m, dx.offset);
+    };
+    // g += LN'(dy) for a layer norm of x, with its gamma's and beta's gradients.
+    const normBackward = (
+      dy: Float32Array,
+      x: SimdBuffer,
+      mean: SimdBuffer,
+      rstd: SimdBuffer,
+      gamma: SimdBuffer,
+      dGamma: SimdBuffer,
+      dBeta: SimdBuffer,
+    ) =>
+      layerNormBackward(
+        dy,
+        x.view,
+        mean.view,
+        rstd.view,
+        gamma.view,
+        rows,
+        d,
+        g.view,
+        dGamma.view,
+        dBeta.view,
+      );
     // g = LN_f'(dOut), then back through the blocks.
     const g = tape.g;
     g.view.fill(0);
-    const [lnfg, dLnfg, dLnfb] = [tape.params[tape.params.length - 2], ...tape.grads.slice(-2)];
-    layerNormBackward(
+    const n = tape.params.length;
+    normBackward(
       dOut,
-      tape.out.view,
-      tape.meanF.view,
-      tape.rstdF.view,
-      lnfg.view,
-      rows,
-      d,
-      g.view,
-      dLnfg.view,
-      dLnfb.view,
+      tape.out,
+      tape.meanF,
+      tape.rstdF,
+      tape.params[n - 2],
+      tape.grads[n - 2],
+      tape.grads[n - 1],
     );
     for (let l = layers - 1; l >= 0; l--) {
       const s = tape.blocks[l];
       const w = this.blockParams(tape.params, l);
       const dw = this.blockParams(tape.grads, l);
-      // x'' = x' + act(z) W_2 + b_2
-      par.mmTN(s.act.offset, 4 * d, g.offset, d, rows, dw.w2.offset, 4 * d);
-      k.mmNN(tape.ones.offset, 1, g.offset, d, rows, dw.b2.offset);
-      par.mm(g.offset, rows, w.w2.offset, 4 * d, d, tape.dAct.offset);
+      // x'' = x' + act(z) W_2 + b_2,  z = LN_2(x') W_1 + b_1
+      linearBackward(s.act, 4 * d, g, d, w.w2, dw.w2, dw.b2, tape.dAct);
       if (this.shape.activation === 'relu') k.actGrad(tape.dAct.offset, s.act.offset, rows * 4 * d, ACT_RELU);
       else k.geluGrad(tape.dAct.offset, s.pre.offset, rows * 4 * d);
-      par.mmTN(s.ln2.offset, d, tape.dAct.offset, 4 * d, rows, dw.w1.offset, d);
-      k.mmNN(tape.ones.offset, 1, tape.dAct.offset, 4 * d, rows, dw.b1.offset);
-      par.mm(tape.dAct.offset, rows, w.w1.offset, d, 4 * d, tape.dLn.offset);
-      layerNormBackward(
-        tape.dLn.view,
-        s.x1.view,
-        s.mean2.view,
-        s.rstd2.view,
-        w.ln2g.view,
-        rows,
-        d,
-        g.view,
-        dw.ln2g.view,
-        dw.ln2b.view,
-      );
-      // x' = x + Attn(qkv) W_o + b_o
-      par.mmTN(s.att.offset, d, g.offset, d, rows, dw.wo.offset, d);
-      k.mmNN(tape.ones.offset, 1, g.offset, d, rows, dw.bo.offset);
-      par.mm(g.offset, rows, w.wo.offset, d, d, tape.dAtt.offset);
+      linearBackward(s.ln2, d, tape.dAct, 4 * d, w.w1, dw.w1, dw.b1, tape.dLn);
+      normBackward(tape.dLn.view, s.x1, s.mean2, s.rstd2, w.ln2g, dw.ln2g, dw.ln2b);
+      // x' = x + Attn(qkv) W_o + b_o,  qkv = LN_1(x) W_qkv + b_qkv
+      linearBackward(s.att, d, g, d, w.wo, dw.wo, dw.bo, tape.dAtt);
       par.attnBwd(
         s.qkv.offset,
         tape.dAtt.offset,
@@ -374,21 +382,8 @@ export class HostTrunk {
         heads,
         d,
       );
-      par.mmTN(s.ln1.offset, d, tape.dQkv.offset, 3 * d, rows, dw.wqkv.offset, d);
-      k.mmNN(tape.ones.offset, 1, tape.dQkv.offset, 3 * d, rows, dw.bqkv.offset);
-      par.mm(tape.dQkv.offset, rows, w.wqkv.offset, d, 3 * d, tape.dLn.offset);
-      layerNormBackward(
-        tape.dLn.view,
-        s.x.view,
-        s.mean1.view,
-        s.rstd1.view,
-        w.ln1g.view,
-        rows,
-        d,
-        g.view,
-        dw.ln1g.view,
-        dw.ln1b.view,
-      );
+      linearBackward(s.ln1, d, tape.dQkv, 3 * d, w.wqkv, dw.wqkv, dw.bqkv, tape.dLn);
+      normBackward(tape.dLn.view, s.x, s.mean1, s.rstd1, w.ln1g, dw.ln1g, dw.ln1b);
     }
     // Embedding rows: scatter-add g_0 by token and by position.
     const [dTok, dPos] = [tape.grads[0].view, tape.grads[1].view];
@@ -411,77 +406,6 @@ export class HostTrunk {
       BlockKey,
       SimdBuffer
     >;
-  }
-}
-
-/** into += from over the first n floats. */
-function addInto(into: Float32Array, from: Float32Array, n: number): void {
-  for (let i = 0; i < n; i++) into[i] += from[i];
-}
-
-/** Row-wise layer norm of x [rows, d] into out, keeping each row's mean and 1/sqrt(var + eps). */
-function layerNorm(
-  x: Float32Array,
-  rows: number,
-  d: number,
-  gamma: Float32Array,
-  beta: Float32Array,
-  mean: Float32Array,
-  rstd: Float32Array,
-  out: Float32Array,
-): void {
-  for (let r = 0; r < rows; r++) {
-    const o = r * d;
-    let sum = 0;
-    for (let c = 0; c < d; c++) sum += x[o + c];
-    const mu = sum / d;
-    let sq = 0;
-    for (let c = 0; c < d; c++) {
-      const dev = x[o + c] - mu;
-      sq += dev * dev;
-    }
-    const inv = 1 / Math.sqrt(sq / d + LN_EPS);
-    mean[r] = mu;
-    rstd[r] = inv;
-    for (let c = 0; c < d; c++) out[o + c] = (x[o + c] - mu) * inv * gamma[c] + beta[c];
-  }
-}
-
-/** Adds LN'(dy) to g (the residual gradient) and writes dgamma, dbeta (see the header). */
-function layerNormBackward(
-  dy: Float32Array,
-  x: Float32Array,
-  mean: Float32Array,
-  rstd: Float32Array,
-  gamma: Float32Array,
-  rows: number,
-  d: number,
-  g: Float32Array,
-  dGamma: Float32Array,
-  dBeta: Float32Array,
-): void {
-  dGamma.fill(0);
-  dBeta.fill(0);
-  for (let r = 0; r < rows; r++) {
-    const o = r * d;
-    const mu = mean[r];
-    const inv = rstd[r];
-    let meanDxhat = 0;
-    let meanDxhatXhat = 0;
-    for (let c = 0; c < d; c++) {
-      const xhat = (x[o + c] - mu) * inv;
-      const dxhat = dy[o + c] * gamma[c];
-      meanDxhat += dxhat;
-      meanDxhatXhat += dxhat * xhat;
-      dGamma[c] += dy[o + c] * xhat;
-      dBeta[c] += dy[o + c];
-    }
-    meanDxhat /= d;
-    meanDxhatXhat /= d;
-    for (let c = 0; c < d; c++) {
-      const xhat = (x[o + c] - mu) * inv;
-      g[o + c] += inv * (dy[o + c] * gamma[c] - meanDxhat - xhat * meanDxhatXhat);
-    }
   }
 }
 

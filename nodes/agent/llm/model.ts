@@ -18,6 +18,7 @@
 import type * as TF from '@tensorflow/tfjs';
 import type { Tf } from '../../../src-main/engine/node-api.ts';
 import type { Rng } from '../../../src-main/engine/rng.ts';
+import { LN_EPS } from './host-rows.ts';
 import { BLOCK_KEYS, HostTrunk, hostTrunk, hostTrunkAvailable } from './host-trunk.ts';
 
 export interface TransformerShape {
@@ -63,8 +64,6 @@ export interface KvCache {
 }
 
 const NEG = -1e9;
-
-export const LN_EPS = 1e-5;
 
 export function parameterCount(s: TransformerShape): number {
   const d = s.width;

@@ -111,6 +111,28 @@ function copyRows(
   );
 }
 
+type Push = (g: Fn) => void;
+const local =
+  (name: string): Push =>
+  (g) =>
+    g.get(name);
+const [T, DH] = [local('t'), local('dh')];
+const ZERO: Push = (g) => g.i32(0);
+
+/** Calls product `index` with the arguments the emitters push, in order. */
+function product(f: Fn, index: number, ...args: Push[]): void {
+  for (const push of args) push(f);
+  f.call(index);
+}
+
+/** Head h's queries (scaled by 1/sqrt(d_h)), keys and values of sequence `row` into the scratch slots. */
+function gatherQkv(f: Fn, q: Push, k: Push, v: Push): void {
+  const width = local('d3');
+  copyRows(f, 'qkv', width, ZERO, q, true, true);
+  copyRows(f, 'qkv', width, local('d'), k, true);
+  copyRows(f, 'qkv', width, (g) => g.get('d').i32(2).mul(), v, true);
+}
+
 /** Scratch buffer n (each t * d_h floats) of the pair's scratch. */
 const slot = (n: number) => (g: Fn) => g.get('scratch').get('t').get('vecBytes').mul().i32(n).mul().add();
 
@@ -121,16 +143,10 @@ const slot = (n: number) => (g: Fn) => g.get('scratch').get('t').get('vecBytes')
 export function attentionForwardFn(products: ProductIndices): Fn {
   const f = new Fn('attnFwd', ['qkv', 'out', 'probs', 'scratch', 'p0', 'p1', 't', 'heads', 'd']);
   const [q, k, v, o] = [slot(0), slot(1), slot(2), slot(3)];
-  const d3 = (g: Fn) => g.get('d3');
   pairs(f, () => {
-    copyRows(f, 'qkv', d3, (g) => g.i32(0), q, true, true);
-    copyRows(f, 'qkv', d3, (g) => g.get('d'), k, true);
-    copyRows(f, 'qkv', d3, (g) => g.get('d').i32(2).mul(), v, true);
+    gatherQkv(f, q, k, v);
     // S = q' K^T into the pair's probabilities, then the causal softmax row by row.
-    q(f);
-    f.get('t');
-    k(f);
-    f.get('t').get('dh').get('pp').call(products.mm);
+    product(f, products.mm, q, T, k, T, DH, local('pp'));
     f.i32(0).set('i');
     f.whileLoop(
       (g) => g.get('i').get('t').op(I32_LT_S),
@@ -156,11 +172,7 @@ export function attentionForwardFn(products: ProductIndices): Fn {
       },
     );
     // O = P V, scattered into the merged heads.
-    f.get('pp').get('t');
-    v(f);
-    f.get('dh').get('t');
-    o(f);
-    f.call(products.mmNN);
+    product(f, products.mmNN, local('pp'), T, v, DH, T, o);
     copyRows(
       f,
       'out',
@@ -214,32 +226,13 @@ export function attentionBackwardFn(products: ProductIndices): Fn {
     slot(6),
     slot(7),
   ];
-  const d3 = (g: Fn) => g.get('d3');
   pairs(f, () => {
-    copyRows(f, 'qkv', d3, (g) => g.i32(0), q, true, true);
-    copyRows(f, 'qkv', d3, (g) => g.get('d'), k, true);
-    copyRows(f, 'qkv', d3, (g) => g.get('d').i32(2).mul(), v, true);
-    copyRows(
-      f,
-      'dy',
-      (g) => g.get('d'),
-      (g) => g.i32(0),
-      dO,
-      true,
-    );
+    gatherQkv(f, q, k, v);
+    copyRows(f, 'dy', local('d'), ZERO, dO, true);
     // dV = P^T dO
-    f.get('pp').get('t');
-    dO(f);
-    f.get('dh').get('t');
-    dv(f);
-    f.get('t').call(products.mmTN);
+    product(f, products.mmTN, local('pp'), T, dO, DH, T, dv, T);
     // dP = dO V^T into dS's place, then dS = P . (dP - rowsum(P . dP)) row by row.
-    dO(f);
-    f.get('t');
-    v(f);
-    f.get('t').get('dh');
-    ds(f);
-    f.call(products.mm);
+    product(f, products.mm, dO, T, v, T, DH, ds);
     f.i32(0).set('i');
     f.whileLoop(
       (g) => g.get('i').get('t').op(I32_LT_S),
@@ -265,21 +258,11 @@ export function attentionBackwardFn(products: ProductIndices): Fn {
       },
     );
     // dQ' = dS K (scaled on the way out: dQ = dQ' / sqrt(d_h)); dK = dS^T q'
-    ds(f);
-    f.get('t');
-    k(f);
-    f.get('dh').get('t');
-    dq(f);
-    f.call(products.mmNN);
-    ds(f);
-    f.get('t');
-    q(f);
-    f.get('dh').get('t');
-    dk(f);
-    f.get('t').call(products.mmTN);
-    copyRows(f, 'grad', d3, (g) => g.i32(0), dq, false, true);
-    copyRows(f, 'grad', d3, (g) => g.get('d'), dk, false);
-    copyRows(f, 'grad', d3, (g) => g.get('d').i32(2).mul(), dv, false);
+    product(f, products.mmNN, ds, T, k, DH, T, dq);
+    product(f, products.mmTN, ds, T, q, DH, T, dk, T);
+    copyRows(f, 'grad', local('d3'), ZERO, dq, false, true);
+    copyRows(f, 'grad', local('d3'), local('d'), dk, false);
+    copyRows(f, 'grad', local('d3'), (g) => g.get('d').i32(2).mul(), dv, false);
   });
   return f;
 }

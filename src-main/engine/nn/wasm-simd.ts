@@ -713,6 +713,25 @@ const SPLIT_MIN = 1 << 20;
  */
 function splitProducts(k: Kernels, helper: KernelHelper): ParallelKernels {
   const half = (rows: number) => Math.floor(rows / 8) * 4;
+  // Attention: the (sequence, head) pairs split in two, each thread with its own scratch.
+  const splitPairs = (
+    kernel: HelperKernel.attnFwd | HelperKernel.attnBwd,
+    buffers: number[],
+    scratch: number,
+    p0: number,
+    p1: number,
+    t: number,
+    heads: number,
+    d: number,
+  ) => {
+    const run = (kernel === HelperKernel.attnFwd ? k.attnFwd : k.attnBwd) as (...args: number[]) => void;
+    if (p1 - p0 < 2 || !helper.serving()) return run(...buffers, scratch, p0, p1, t, heads, d);
+    const mid = p0 + Math.floor((p1 - p0) / 2);
+    const other = scratch + attentionScratchFloats(t, d / heads) * 4;
+    helper.run(kernel, [...buffers, other, mid, p1, t, heads, d], () =>
+      run(...buffers, scratch, p0, mid, t, heads, d),
+    );
+  };
   const big = (rows: number, cols: number, inner: number) => rows >= 8 && rows * cols * inner >= SPLIT_MIN;
   return {
     mm(a, rows, b, cols, inner, out) {
@@ -736,23 +755,11 @@ function splitProducts(k: Kernels, helper: KernelHelper): ParallelKernels {
         k.mmTN(a, h, b, cols, inner, out, lda),
       );
     },
-    // Attention: the (sequence, head) pairs split in two, each thread with its own scratch.
     attnFwd(qkv, out, probs, scratch, p0, p1, t, heads, d) {
-      if (p1 - p0 < 2 || !helper.serving()) return k.attnFwd(qkv, out, probs, scratch, p0, p1, t, heads, d);
-      const mid = p0 + Math.floor((p1 - p0) / 2);
-      const other = scratch + attentionScratchFloats(t, d / heads) * 4;
-      helper.run(HelperKernel.attnFwd, [qkv, out, probs, other, mid, p1, t, heads, d], () =>
-        k.attnFwd(qkv, out, probs, scratch, p0, mid, t, heads, d),
-      );
+      splitPairs(HelperKernel.attnFwd, [qkv, out, probs], scratch, p0, p1, t, heads, d);
     },
     attnBwd(qkv, dy, grad, probs, scratch, p0, p1, t, heads, d) {
-      if (p1 - p0 < 2 || !helper.serving())
-        return k.attnBwd(qkv, dy, grad, probs, scratch, p0, p1, t, heads, d);
-      const mid = p0 + Math.floor((p1 - p0) / 2);
-      const other = scratch + attentionScratchFloats(t, d / heads) * 4;
-      helper.run(HelperKernel.attnBwd, [qkv, dy, grad, probs, other, mid, p1, t, heads, d], () =>
-        k.attnBwd(qkv, dy, grad, probs, scratch, p0, mid, t, heads, d),
-      );
+      splitPairs(HelperKernel.attnBwd, [qkv, dy, grad, probs], scratch, p0, p1, t, heads, d);
     },
   };
 }
