@@ -6,6 +6,7 @@ import type * as TF from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { generateBatch, TokenSampler } from '../../nodes/agent/llm/generate.ts';
 import { HostDecoder } from '../../nodes/agent/llm/host-decoder.ts';
+import { hostTrunkAvailable } from '../../nodes/agent/llm/host-trunk.ts';
 import { disposeCache, parameterCount, Transformer } from '../../nodes/agent/llm/model.ts';
 import { LlmPolicy } from '../../nodes/agent/llm/policy.ts';
 import { CharTokenizer } from '../../nodes/agent/llm/tokenizer.ts';
@@ -363,6 +364,15 @@ describe('host trunk op', () => {
       m.dispose();
     });
   }
+
+  it('serves batches whose tape fits its memory cap; larger ones take the tensor path', () => {
+    const big = { vocab: 97, context: 256, width: 512, heads: 8, layers: 8, activation: 'gelu' as const };
+    expect(hostTrunkAvailable(tf, shape, 16 * 32)).toBe(true);
+    expect(hostTrunkAvailable(tf, big, 4 * 256)).toBe(true);
+    // 64 sequences of 256 tokens at width 512: several GB of activations.
+    expect(hostTrunkAvailable(tf, big, 64 * 256)).toBe(false);
+    expect(hostTrunkAvailable(tf, { ...shape, width: 30, heads: 3 }, 16)).toBe(false);
+  });
 
   it('recomputes a forward pass that another forward pushed off the tape (same gradients)', () => {
     const m = new Transformer(tf, shape, new Rng(4), 'trunk-recompute');

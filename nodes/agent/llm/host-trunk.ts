@@ -52,9 +52,13 @@ export const BLOCK_KEYS = [
 ] as const;
 type BlockKey = (typeof BLOCK_KEYS)[number];
 
-/** Whether the host trunk serves this backend and shape (the kernels take column counts in fours). */
-export function hostTrunkAvailable(tf: Tf, shape: TransformerShape): boolean {
-  return isCpuBackend(tf) && shape.width % 4 === 0 && (shape.width / shape.heads) % 4 === 0;
+/**
+ * Whether the host trunk serves this backend, shape and batch of `rows` = B*T tokens: the kernels take
+ * column counts in fours, and the tape must fit in MAX_TAPE_BYTES.
+ */
+export function hostTrunkAvailable(tf: Tf, shape: TransformerShape, rows: number): boolean {
+  if (!isCpuBackend(tf) || shape.width % 4 !== 0 || (shape.width / shape.heads) % 4 !== 0) return false;
+  return arenaFloats(tapeLayout(rows, shape, trunkParamSizes(shape)).sizes) * 4 <= MAX_TAPE_BYTES;
 }
 
 /** One block's activations on the tape, for `rows` = B*T rows. */
@@ -76,6 +80,44 @@ interface BlockTape {
 
 /** Weights (copied in per call) and their gradients, in the op's input order. */
 type Slots = SimdBuffer[];
+
+/** The sizes of the op's weight inputs: tokEmb, posEmb, BLOCK_KEYS per block, lnfg, lnfb. */
+function trunkParamSizes(shape: TransformerShape): number[] {
+  const { vocab, context, width: d, layers } = shape;
+  const block: Record<BlockKey, number> = {
+    ln1g: d,
+    ln1b: d,
+    wqkv: 3 * d * d,
+    bqkv: 3 * d,
+    wo: d * d,
+    bo: d,
+    ln2g: d,
+    ln2b: d,
+    w1: 4 * d * d,
+    b1: 4 * d,
+    w2: 4 * d * d,
+    b2: d,
+  };
+  const blocks = Array.from({ length: layers }, () => BLOCK_KEYS.map((k) => block[k])).flat();
+  return [vocab * d, context * d, ...blocks, d, d];
+}
+
+/** The tape's buffer sizes in floats, in allocation order: weights, gradients, each block, the rest. */
+function tapeLayout(rows: number, shape: TransformerShape, paramSizes: number[]) {
+  const d = shape.width;
+  const r = rows;
+  // The last: attention probabilities, B*heads*T^2 <= rows*heads*context floats.
+  const probs = r * shape.heads * shape.context;
+  const blockSizes = [r * d, r, r, r * d, 3 * r * d, r * d, r * d, r, r, r * d, 4 * r * d, 4 * r * d, probs];
+  const attention = 2 * attentionScratchFloats(shape.context, d / shape.heads);
+  // out, meanF, rstdF, hidden, ones, zeros, g, dAct, dLn, dAtt, dQkv, attention (the Tape's fields)
+  const restSizes = [r * d, r, r, r * d, r, 4 * d, r * d, 4 * r * d, r * d, r * d, 3 * r * d, attention];
+  const blocks = Array.from({ length: shape.layers }, () => blockSizes).flat();
+  return { blockSizes, restSizes, sizes: [...paramSizes, ...paramSizes, ...blocks, ...restSizes] };
+}
+
+/** The largest tape the host trunk allocates; bigger batches take the tensor path. */
+const MAX_TAPE_BYTES = 1 << 30;
 
 class Tape {
   readonly arena: SimdArena;
@@ -101,43 +143,7 @@ class Tape {
     shape: TransformerShape,
     paramSizes: number[],
   ) {
-    const d = shape.width;
-    const r = rows;
-    // The last: attention probabilities, B*heads*T^2 <= rows*heads*context floats.
-    const probs = r * shape.heads * shape.context;
-    const blockSizes = [
-      r * d,
-      r,
-      r,
-      r * d,
-      3 * r * d,
-      r * d,
-      r * d,
-      r,
-      r,
-      r * d,
-      4 * r * d,
-      4 * r * d,
-      probs,
-    ];
-    const attention = 2 * attentionScratchFloats(shape.context, d / shape.heads);
-    const sizes = [
-      ...paramSizes,
-      ...paramSizes,
-      ...Array.from({ length: shape.layers }, () => blockSizes).flat(),
-      r * d,
-      r,
-      r,
-      r * d,
-      r,
-      4 * d,
-      r * d,
-      4 * r * d,
-      r * d,
-      r * d,
-      3 * r * d,
-      attention,
-    ];
+    const { blockSizes, restSizes, sizes } = tapeLayout(rows, shape, paramSizes);
     this.arena = new SimdArena(arenaFloats(sizes), { helper: true });
     const a = this.arena;
     this.params = paramSizes.map((n) => a.alloc(n));
@@ -148,19 +154,21 @@ class Tape {
       );
       return { x, mean1, rstd1, ln1, qkv, att, x1, mean2, rstd2, ln2, pre, act, probs };
     });
-    this.out = a.alloc(r * d);
-    this.meanF = a.alloc(r);
-    this.rstdF = a.alloc(r);
-    this.hidden = a.alloc(r * d);
-    this.ones = a.alloc(r);
+    [
+      this.out,
+      this.meanF,
+      this.rstdF,
+      this.hidden,
+      this.ones,
+      this.zeros,
+      this.g,
+      this.dAct,
+      this.dLn,
+      this.dAtt,
+      this.dQkv,
+      this.attention,
+    ] = restSizes.map((n) => a.alloc(n));
     this.ones.view.fill(1);
-    this.zeros = a.alloc(4 * d);
-    this.g = a.alloc(r * d);
-    this.dAct = a.alloc(4 * r * d);
-    this.dLn = a.alloc(r * d);
-    this.dAtt = a.alloc(r * d);
-    this.dQkv = a.alloc(3 * r * d);
-    this.attention = a.alloc(attention);
   }
 }
 
@@ -172,27 +180,6 @@ export class HostTrunk {
 
   constructor(readonly shape: TransformerShape) {}
 
-  /** The sizes of the op's weight inputs: tokEmb, posEmb, BLOCK_KEYS per block, lnfg, lnfb. */
-  paramSizes(): number[] {
-    const { vocab, context, width: d, layers } = this.shape;
-    const block: Record<BlockKey, number> = {
-      ln1g: d,
-      ln1b: d,
-      wqkv: 3 * d * d,
-      bqkv: 3 * d,
-      wo: d * d,
-      bo: d,
-      ln2g: d,
-      ln2b: d,
-      w1: 4 * d * d,
-      b1: 4 * d,
-      w2: 4 * d * d,
-      b2: d,
-    };
-    const blocks = Array.from({ length: layers }, () => BLOCK_KEYS.map((k) => block[k])).flat();
-    return [vocab * d, context * d, ...blocks, d, d];
-  }
-
   /** Frees the tape and stops its helper thread. */
   dispose(): void {
     this.tape?.arena.dispose();
@@ -202,7 +189,7 @@ export class HostTrunk {
   private tapeFor(rows: number): Tape {
     if (!this.tape || this.tape.rows < rows) {
       this.tape?.arena.dispose();
-      this.tape = new Tape(rows, this.shape, this.paramSizes());
+      this.tape = new Tape(rows, this.shape, trunkParamSizes(this.shape));
       this.onTape = -1;
     }
     return this.tape;

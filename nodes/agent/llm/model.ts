@@ -218,7 +218,7 @@ export class Transformer {
     const tf = this.tf;
     const [b, t] = tokens.shape;
     this.checkLength(t);
-    if (this.trunkKernels === 'host' && hostTrunkAvailable(tf, this.shape)) {
+    if (this.trunkKernels === 'host' && hostTrunkAvailable(tf, this.shape, b * t)) {
       this.host ??= new HostTrunk(this.shape);
       const blocks = this.blocks.flatMap((w) => BLOCK_KEYS.map((k) => w[k]));
       return hostTrunk(tf, this.host, tokens, [this.tokEmb, this.posEmb, ...blocks, this.lnfg, this.lnfb]);
