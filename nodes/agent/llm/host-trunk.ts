@@ -1,16 +1,17 @@
 /**
- * The transformer's trunk (embeddings, every block, the final layer norm; `model.ts`) as ONE differentiable op computed on
- * the host with the SIMD kernels of `wasm-simd.ts`, for training on the CPU backends. Op by op, tfjs-wasm
- * spends most of a training step outside the matrix products: element-wise kernels for layer norm and
- * GELU, copies between its heap and the host, one allocation per intermediate. Here the forward pass keeps
- * every activation in one reusable arena (a tape), and the backward pass reads them from it:
+ * The transformer's trunk (embeddings, every block, the final layer norm; `model.ts`) as ONE differentiable
+ * op computed on the host with the SIMD kernels of `wasm-simd.ts`, for training on the CPU backends. Op by
+ * op, tfjs-wasm spends most of a training step outside the matrix products: element-wise kernels for layer
+ * norm and GELU, copies between its heap and the host, one allocation per intermediate. Here the forward
+ * pass keeps every activation in one reusable arena (a tape), and the backward pass reads them from it:
  *
  *   x_0 = E[tokens] + P[positions]
  *   a = LN_1(x);  qkv = a W_qkv + b_qkv;  x' = x + Attn(qkv) W_o + b_o
  *   h = LN_2(x'); z = h W_1 + b_1;        x'' = x' + act(z) W_2 + b_2
  *   out = LN_f(x_N)   (what the tied output head and the value heads read)
  *
- * Backward: g = LN_f'(dL/d out), then per block in reverse, with g = dL/dx'' (Linear y = x W + b: dx = dy W^T, dW = x^T dy, db = 1^T dy):
+ * Backward: g = LN_f'(dL/d out), then per block in reverse, with g = dL/dx'' (for y = x W + b:
+ * dx = dy W^T, dW = x^T dy, db = 1^T dy):
  *   dW_2 = act(z)^T g,  dz = (g W_2^T) . act'(z),  dW_1 = h^T dz,  g' = g + LN_2'(dz W_1^T)
  *   dW_o = Attn^T g',   dqkv = Attn'(g' W_o^T),   dW_qkv = a^T dqkv, g_prev = g' + LN_1'(dqkv W_qkv^T)
  *   LN'(dy): x^ = (x - mu) rstd,  dx = rstd (dy.gamma - mean(dy.gamma) - x^ mean(dy.gamma . x^)),
@@ -19,6 +20,7 @@
  *
  * The tape belongs to one `HostTrunk` (one per model). A backward pass whose forward is no longer on the
  * tape (another forward of the same model ran in between) recomputes it first from the inputs it kept.
+ * The large products and the attention run on two threads (SimdArena's `parallel`, kernel-helper.ts).
  */
 import type * as TF from '@tensorflow/tfjs';
 import { isCpuBackend, readIntsOnCpu, readOnCpu } from '../../../src-main/engine/nn/cpu-read.ts';
