@@ -10,7 +10,7 @@
  * outputs [B*T, d], probabilities [B*heads, T, T] (kept by the forward pass for the backward pass).
  * exp is Cephes' expf (range reduction by ln 2, degree-6 polynomial, within ~2 ulp of float32 exp).
  */
-import { F32, Fn, I32, I32_LT_S } from './wasm-asm.ts';
+import { F32, F32X4_MUL, F32X4_SPLAT, Fn, I32, I32_LT_S } from './wasm-asm.ts';
 
 /** The module's indices of the products the attention calls. */
 export interface ProductIndices {
@@ -19,8 +19,6 @@ export interface ProductIndices {
   mmTN: number;
 }
 
-const F32X4_MUL = [0xfd, 0xe6, 0x01];
-const F32X4_SPLAT = [0xfd, 0x13];
 const [F32_ADD, F32_SUB, F32_MUL, F32_DIV, F32_MAX] = [0x92, 0x93, 0x94, 0x95, 0x97];
 const [I32_DIV_U, I32_REM_U, I32_SHL, I32_LE_S] = [0x6e, 0x70, 0x74, 0x4c];
 
