@@ -231,6 +231,10 @@ describe('WebAssembly SIMD kernels of the host MLP passes', () => {
     same((k, out) => k.mmNN(a.offset, rows, bt.offset, cols, inner, out));
     // a read as [inner, rows] with lda = rows; the product of its first `rows - 3` columns only.
     same((k, out) => k.mmTN(a.offset, rows - 3, bt.offset, cols, inner, out, rows));
+    // This thread's part traps (its output pointer is out of bounds; the helper's is not): the call
+    // throws after the helper is done, and the next product is right.
+    expect(() => shared.parallel.mm(a.offset, rows, b.offset, cols, inner, -16)).toThrow();
+    same((k, out) => k.mm(a.offset, rows, b.offset, cols, inner, out));
     shared.dispose();
   });
 

@@ -111,7 +111,13 @@ export class KernelHelper {
     for (let i = 0; i < args.length; i++) c[2 + i] = args[i];
     Atomics.store(c, 0, 1);
     Atomics.notify(c, 0);
-    mine();
+    // Wait for the worker even if this thread's part throws, so no job is left running into the next one.
+    let failure: unknown;
+    try {
+      mine();
+    } catch (error) {
+      failure = error;
+    }
     // A worker that died cannot say so while this thread blocks: give up after a minute.
     let state = Atomics.load(c, 0);
     for (let waited = 0; state === 1 && waited < 60; waited++) {
@@ -123,6 +129,7 @@ export class KernelHelper {
       throw new Error(`kernel helper: no answer from the worker for ${HelperKernel[kernel]}`);
     }
     Atomics.store(c, 0, 0);
+    if (failure !== undefined) throw failure;
     if (state !== 2) throw new Error(`kernel helper: ${HelperKernel[kernel]} failed on the worker`);
   }
 
