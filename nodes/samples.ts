@@ -10,7 +10,8 @@ export const SAMPLES_PER_ITERATION = 4;
 
 /**
  * Up to `count` episodes, one per environment copy 0..count-1: the first episode of that copy that both
- * starts and ends inside this batch, or the copy's first segment when none does.
+ * starts and ends inside this batch or, when none does (a policy that balances for longer than a batch),
+ * the copy's longest segment: the end of an episode begun earlier, or the start of one that goes on.
  */
 export function vectorEpisodeSamples(
   batch: VectorTrajectories,
@@ -27,7 +28,8 @@ export function vectorEpisodeSamples(
       const i = t * n + env;
       if (batch.terminated[i] || batch.truncated[i]) ends.push(t);
     }
-    const [start, end] = ends.length >= 2 ? [ends[0]! + 1, ends[1]!] : [0, ends[0] ?? batch.numSteps - 1];
+    const [start, end] =
+      ends.length >= 2 ? [ends[0]! + 1, ends[1]!] : longestSegment(ends[0], batch.numSteps);
     const pick = <T extends ArrayLike<number>>(values: T) => {
       const out: number[] = [];
       for (let t = start; t <= end; t++) out.push(round(values[t * n + env]!));
@@ -54,6 +56,12 @@ export function vectorEpisodeSamples(
     });
   }
   return samples;
+}
+
+/** The longer of the two pieces a single episode end at `end` cuts a batch of `numSteps` into. */
+function longestSegment(end: number | undefined, numSteps: number): [number, number] {
+  if (end === undefined || end === numSteps - 1) return [0, numSteps - 1];
+  return end + 1 >= numSteps - 1 - end ? [0, end] : [end + 1, numSteps - 1];
 }
 
 /** Four significant decimals: the viewer draws them, nobody needs float32 noise over the wire. */
