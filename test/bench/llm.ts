@@ -16,6 +16,7 @@ import { startBackend } from '../../src-main/engine/backend.ts';
 import type { BackendName, GraphFile } from '../../src-main/engine/graph/types.ts';
 import { Adam } from '../../src-main/engine/nn/adam.ts';
 import { enableKernelHelpers } from '../../src-main/engine/nn/kernel-helper.ts';
+import { enableFusedMultiplyAdd } from '../../src-main/engine/nn/wasm-simd.ts';
 import type { Tf } from '../../src-main/engine/node-api.ts';
 import { Rng } from '../../src-main/engine/rng.ts';
 import { executeRun } from '../../src-main/engine/runtime/run.ts';
@@ -53,7 +54,7 @@ export const LARGE_SHAPE = { layers: 8, width: 512, heads: 8, context: 256, acti
 export interface TokenRateOptions {
   backend?: BackendName;
   shape?: typeof DEFAULT_SHAPE;
-  /** Timed training steps (after two warm-up steps). */
+  /** Timed training steps (after four warm-up steps). */
   trainSteps?: number;
   newTokens?: number;
   /** Sequences per step (default 16, the reference's). */
@@ -98,7 +99,7 @@ export async function measureTokenRates(o: TokenRateOptions = {}): Promise<Token
   };
 }
 
-/** Tokens/s of full training steps (forward, backward, Adam) on random tokens, after two warm-up steps. */
+/** Tokens/s of full training steps (forward, backward, Adam) on random tokens, after four warm-up steps. */
 async function trainRate(tf: Tf, policy: LlmPolicy, batch: number, steps: number, rng: Rng): Promise<number> {
   const t = policy.model.shape.context + 1;
   const data = Int32Array.from({ length: batch * t }, () => rng.int(policy.tokenizer.vocabSize));
@@ -117,7 +118,9 @@ async function trainRate(tf: Tf, policy: LlmPolicy, batch: number, steps: number
     await adam.apply(grads, 3e-4);
     tf.dispose(grads);
   };
-  for (let i = 0; i < 2; i++) await trainStep();
+  // Warm-up: V8 compiles the kernels' hot functions again, optimised, on a background thread, and the
+  // kernel helper starts; with two, the first figure of a process came out ~15% low.
+  for (let i = 0; i < 4; i++) await trainStep();
   const started = performance.now();
   for (let i = 0; i < steps; i++) await trainStep();
   return (steps * batch * (t - 1)) / ((performance.now() - started) / 1000);
@@ -127,7 +130,11 @@ async function trainRate(tf: Tf, policy: LlmPolicy, batch: number, steps: number
  * Training tokens/s of the default shape in the two slower configurations, for the table: the host kernels
  * on one thread (no kernel helper), and the trunk as tfjs ops (what the host trunk replaces).
  */
-export async function measureTrainVariants(): Promise<{ oneThread: number; tensorOps: number }> {
+export async function measureTrainVariants(): Promise<{
+  unfused: number;
+  oneThread: number;
+  tensorOps: number;
+}> {
   const { tf } = await startBackend('wasm');
   const measure = async (name: string, setup: (policy: LlmPolicy) => void, steps: number) => {
     const rng = new Rng(0);
@@ -137,8 +144,11 @@ export async function measureTrainVariants(): Promise<{ oneThread: number; tenso
     policy.dispose();
     return rate;
   };
-  enableKernelHelpers(false);
+  enableFusedMultiplyAdd(false);
   try {
+    const unfused = await measure('bench-unfused', () => {}, 8);
+    enableFusedMultiplyAdd(true);
+    enableKernelHelpers(false);
     const oneThread = await measure('bench-one-thread', () => {}, 8);
     const tensorOps = await measure(
       'bench-tensor-ops',
@@ -147,8 +157,9 @@ export async function measureTrainVariants(): Promise<{ oneThread: number; tenso
       },
       3,
     );
-    return { oneThread, tensorOps };
+    return { unfused, oneThread, tensorOps };
   } finally {
+    enableFusedMultiplyAdd(true);
     enableKernelHelpers(true);
   }
 }
@@ -289,6 +300,11 @@ export async function benchLlm(options: LlmBenchOptions = {}): Promise<Section[]
       row(
         'training tokens/s (batch 16 x 128; host trunk, kernels on 2 threads, the default)',
         ours.trainTokensPerSecond,
+        ref?.train_tokens_per_second,
+      ),
+      row(
+        'training tokens/s, host trunk without fused multiply-adds',
+        variants.unfused,
         ref?.train_tokens_per_second,
       ),
       row('training tokens/s, host trunk on 1 thread', variants.oneThread, ref?.train_tokens_per_second),

@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { ACT_GELU, ACT_IDENTITY, ACT_RELU, ACT_TANH, SimdArena } from '../../src-main/engine/nn/wasm-simd.ts';
+import { relaxedSimdAvailable } from '../../src-main/engine/nn/wasm-asm.ts';
+import {
+  ACT_GELU,
+  ACT_IDENTITY,
+  ACT_RELU,
+  ACT_TANH,
+  enableFusedMultiplyAdd,
+  SimdArena,
+} from '../../src-main/engine/nn/wasm-simd.ts';
 
 /** Deterministic test values in [-1, 1]. */
 function fill(view: Float32Array, phase: number): void {
@@ -175,6 +183,39 @@ describe('WebAssembly SIMD kernels of the host MLP passes', () => {
       );
       expect(worst, `${rows}x${cols}x${inner}`).toBeLessThan(2e-5);
     }
+  });
+
+  it('products with and without fused multiply-adds both match float64; they differ only by rounding', () => {
+    // Node 20 keeps relaxed SIMD behind a V8 flag that relaxedSimdAvailable sets; newer engines ship it.
+    expect(relaxedSimdAvailable()).toBe(true);
+    expect(arena.fused).toBe(true);
+    enableFusedMultiplyAdd(false);
+    const unfused = new SimdArena(1 << 16);
+    enableFusedMultiplyAdd(true);
+    expect(unfused.fused).toBe(false);
+    const [rows, cols, inner] = [9, 24, 130];
+    const results = [arena, unfused].map((m) => {
+      const a = m.alloc(rows * inner);
+      const b = m.alloc(inner * cols);
+      fill(a.view, 0.3);
+      fill(b.view, 1.1);
+      const products = [m.alloc(rows * cols), m.alloc(rows * cols), m.alloc(rows * cols)];
+      m.matMulTransposed(a, rows, b, cols, inner, products[0]); // b read as [cols, inner]
+      m.matMul(a, rows, b, cols, inner, products[1]); // b read as [inner, cols]
+      m.matMulTransposedA(a, rows, b, cols, inner, products[2]); // a read as [inner, rows]
+      const layouts: [(r: number, k: number) => number, (k: number, c: number) => number][] = [
+        [(r, k) => a.view[r * inner + k], (k, c) => b.view[c * inner + k]],
+        [(r, k) => a.view[r * inner + k], (k, c) => b.view[k * cols + c]],
+        [(r, k) => a.view[k * rows + r], (k, c) => b.view[k * cols + c]],
+      ];
+      for (const [i, [x, y]] of layouts.entries()) {
+        const worst = worstProductError(rows, cols, inner, x, y, products[i].view);
+        expect(worst, `product ${i}`).toBeLessThan(2e-5);
+      }
+      return products.map((p) => Array.from(p.view));
+    });
+    // One rounding per multiply-add instead of two: some sums come out different in the last bits.
+    for (let i = 0; i < 3; i++) expect(results[0][i], `product ${i}`).not.toEqual(results[1][i]);
   });
 
   it('bias + GELU (tanh form) matches the formula in float64, in both lane widths', () => {

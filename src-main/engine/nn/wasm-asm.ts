@@ -6,6 +6,7 @@
 export const I32 = 0x7f;
 export const F32 = 0x7d;
 export const V128 = 0x7b;
+export const F64 = 0x7c;
 
 export function uleb(n: number): number[] {
   const out: number[] = [];
@@ -83,6 +84,10 @@ export class Fn {
   }
   f32(v: number): this {
     this.code.push(0x43, ...f32Bytes(v));
+    return this;
+  }
+  f64(v: number): this {
+    this.code.push(0x44, ...new Uint8Array(new Float64Array([v]).buffer));
     return this;
   }
   op(...bytes: number[]): this {
@@ -173,6 +178,8 @@ export class Fn {
 export const F32X4_SPLAT = [0xfd, 0x13];
 export const F32X4_ADD = [0xfd, 0xe4, 0x01];
 export const F32X4_MUL = [0xfd, 0xe6, 0x01];
+/** f32x4.relaxed_madd: a * b + c, one fused instruction where the CPU has FMA (relaxed SIMD). */
+export const F32X4_RELAXED_MADD = [0xfd, 0x85, 0x02];
 export const F32_ADD = [0x92];
 export const F32_MUL = [0x94];
 export const extractLane = (lane: number) => [0xfd, 0x1f, lane];
@@ -203,4 +210,33 @@ export function assemble(fns: Fn[], shared: boolean): Uint8Array<ArrayBuffer> {
     ...section(10, vec(fns.map((f) => f.body()))),
   ];
   return new Uint8Array(bytes);
+}
+
+/** A module with one function (v128, v128, v128) -> v128 that returns f32x4.relaxed_madd of its params. */
+const RELAXED_SIMD_PROBE = new Uint8Array([
+  ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
+  ...[1, 8, 1, 0x60, 3, V128, V128, V128, 1, V128],
+  ...[3, 2, 1, 0],
+  ...[10, 13, 1, 11, 0, 0x20, 0, 0x20, 1, 0x20, 2, ...F32X4_RELAXED_MADD, 0x0b],
+]);
+
+let relaxedSimd: boolean | undefined;
+
+/**
+ * Whether modules may use relaxed SIMD. Chromium, Electron and Node 22+ ship it; Node 20's V8 has it
+ * behind a flag, which V8 takes at run time as long as no module needed it yet, so set it there.
+ */
+export function relaxedSimdAvailable(): boolean {
+  if (relaxedSimd === undefined) {
+    relaxedSimd = WebAssembly.validate(RELAXED_SIMD_PROBE);
+    const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
+    const v8 = proc?.getBuiltinModule?.('node:v8') as
+      | { setFlagsFromString?: (flags: string) => void }
+      | undefined;
+    if (!relaxedSimd && v8?.setFlagsFromString) {
+      v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
+      relaxedSimd = WebAssembly.validate(RELAXED_SIMD_PROBE);
+    }
+  }
+  return relaxedSimd;
 }
