@@ -1,11 +1,14 @@
 /**
- * Row-wise helpers shared by the host passes of the transformer (host-trunk.ts, host-decoder.ts): the
- * residual add and layer norm (Ba et al. 2016) forward and backward, over row-major [rows, d] float32.
+ * Row-wise helpers of the host passes of the transformer (host-trunk.ts, host-decoder.ts): the residual
+ * add and layer norm (Ba et al. 2016) over row-major [rows, d] float32, for the decoder's few rows per
+ * step. The trunk's batches take the same layer norm as WebAssembly kernels (wasm-layer-norm.ts, with the
+ * backward pass), which give the same bits as this function.
  *   LN(x) = (x - mu) rstd gamma + beta,  rstd = 1 / sqrt(var + eps)  (biased variance, eps 1e-5)
- *   backward: x^ = (x - mu) rstd,  dx = rstd (dy.gamma - mean(dy.gamma) - x^ mean(dy.gamma . x^)),
- *             dgamma = sum_rows dy . x^,  dbeta = sum_rows dy
  */
-export const LN_EPS = 1e-5;
+import { LAYER_NORM_EPS } from '../../../src-main/engine/nn/wasm-layer-norm.ts';
+
+/** The trunk's kernels (wasm-layer-norm.ts) and these functions use the same epsilon and give the same bits. */
+export const LN_EPS = LAYER_NORM_EPS;
 
 /** into += from over the first n floats. */
 export function addInto(into: Float32Array, from: Float32Array, n: number): void {
@@ -41,43 +44,5 @@ export function layerNormRows(
       stats.rstd[r] = inv;
     }
     for (let c = 0; c < d; c++) out[o + c] = (x[o + c] - mu) * inv * gamma[c] + beta[c];
-  }
-}
-
-/** Adds LN'(dy) to g (the residual gradient) and writes dgamma, dbeta (see the header), from the forward pass's input x and its stats. */
-export function layerNormBackward(
-  dy: Float32Array,
-  x: Float32Array,
-  mean: Float32Array,
-  rstd: Float32Array,
-  gamma: Float32Array,
-  rows: number,
-  d: number,
-  g: Float32Array,
-  dGamma: Float32Array,
-  dBeta: Float32Array,
-): void {
-  dGamma.fill(0);
-  dBeta.fill(0);
-  for (let r = 0; r < rows; r++) {
-    const o = r * d;
-    const mu = mean[r];
-    const inv = rstd[r];
-    let meanDxhat = 0;
-    let meanDxhatXhat = 0;
-    for (let c = 0; c < d; c++) {
-      const xhat = (x[o + c] - mu) * inv;
-      const dxhat = dy[o + c] * gamma[c];
-      meanDxhat += dxhat;
-      meanDxhatXhat += dxhat * xhat;
-      dGamma[c] += dy[o + c] * xhat;
-      dBeta[c] += dy[o + c];
-    }
-    meanDxhat /= d;
-    meanDxhatXhat /= d;
-    for (let c = 0; c < d; c++) {
-      const xhat = (x[o + c] - mu) * inv;
-      g[o + c] += inv * (dy[o + c] * gamma[c] - meanDxhat - xhat * meanDxhatXhat);
-    }
   }
 }

@@ -20,7 +20,8 @@
  *
  * The tape belongs to one `HostTrunk` (one per model). A backward pass whose forward is no longer on the
  * tape (another forward of the same model ran in between) recomputes it first from the inputs it kept.
- * The large products and the attention run on two threads (SimdArena's `parallel`, kernel-helper.ts).
+ * The large products, the attention and the layer norms (wasm-layer-norm.ts) run on two threads
+ * (SimdArena's `parallel`, kernel-helper.ts).
  */
 import type * as TF from '@tensorflow/tfjs';
 import { isCpuBackend, readIntsOnCpu, readOnCpu } from '../../../src-main/engine/nn/cpu-read.ts';
@@ -34,7 +35,7 @@ import {
   type SimdBuffer,
 } from '../../../src-main/engine/nn/wasm-simd.ts';
 import type { Tf } from '../../../src-main/engine/node-api.ts';
-import { addInto, layerNormBackward, layerNormRows } from './host-rows.ts';
+import { addInto } from './host-rows.ts';
 import type { TransformerShape } from './model.ts';
 
 /** The per-block weights in the order the op takes them (after tokEmb and posEmb; lnfg, lnfb last). */
@@ -247,10 +248,16 @@ export class HostTrunk {
       const s = tape.blocks[l];
       const w = this.blockParams(tape.params, l);
       const next = l + 1 < layers ? tape.blocks[l + 1].x : tape.out;
-      layerNormRows(s.x.view, rows, d, w.ln1g.view, w.ln1b.view, s.ln1.view, {
-        mean: s.mean1.view,
-        rstd: s.rstd1.view,
-      });
+      par.lnFwd(
+        s.x.offset,
+        w.ln1g.offset,
+        w.ln1b.offset,
+        s.ln1.offset,
+        s.mean1.offset,
+        s.rstd1.offset,
+        rows,
+        d,
+      );
       par.mmNN(s.ln1.offset, rows, w.wqkv.offset, 3 * d, d, s.qkv.offset);
       k.biasAct(s.qkv.offset, rows, 3 * d, w.bqkv.offset, ACT_IDENTITY);
       par.attnFwd(
@@ -267,10 +274,16 @@ export class HostTrunk {
       par.mmNN(s.att.offset, rows, w.wo.offset, d, d, s.x1.offset);
       k.biasAct(s.x1.offset, rows, d, w.bo.offset, ACT_IDENTITY);
       addInto(s.x1.view, s.x.view, rows * d);
-      layerNormRows(s.x1.view, rows, d, w.ln2g.view, w.ln2b.view, s.ln2.view, {
-        mean: s.mean2.view,
-        rstd: s.rstd2.view,
-      });
+      par.lnFwd(
+        s.x1.offset,
+        w.ln2g.offset,
+        w.ln2b.offset,
+        s.ln2.offset,
+        s.mean2.offset,
+        s.rstd2.offset,
+        rows,
+        d,
+      );
       par.mmNN(s.ln2.offset, rows, w.w1.offset, 4 * d, d, s.pre.offset);
       k.biasAct(s.pre.offset, rows, 4 * d, w.b1.offset, ACT_IDENTITY);
       s.act.view.set(s.pre.view.subarray(0, rows * 4 * d));
@@ -286,10 +299,16 @@ export class HostTrunk {
       addInto(next.view, s.x1.view, rows * d);
     }
     const [lnfg, lnfb] = tape.params.slice(-2);
-    layerNormRows(tape.out.view, rows, d, lnfg.view, lnfb.view, tape.hidden.view, {
-      mean: tape.meanF.view,
-      rstd: tape.rstdF.view,
-    });
+    par.lnFwd(
+      tape.out.offset,
+      lnfg.offset,
+      lnfb.offset,
+      tape.hidden.offset,
+      tape.meanF.offset,
+      tape.rstdF.offset,
+      rows,
+      d,
+    );
   }
 
   private runBackward(tape: Tape, tokens: Int32Array, b: number, t: number, dOut: Float32Array): void {
@@ -314,32 +333,24 @@ export class HostTrunk {
     };
     // g += LN'(dy) for a layer norm of x, with its gamma's and beta's gradients.
     const normBackward = (
-      dy: Float32Array,
+      dy: SimdBuffer,
       x: SimdBuffer,
       mean: SimdBuffer,
       rstd: SimdBuffer,
       gamma: SimdBuffer,
       dGamma: SimdBuffer,
       dBeta: SimdBuffer,
-    ) =>
-      layerNormBackward(
-        dy,
-        x.view,
-        mean.view,
-        rstd.view,
-        gamma.view,
-        rows,
-        d,
-        g.view,
-        dGamma.view,
-        dBeta.view,
-      );
-    // g = LN_f'(dOut), then back through the blocks.
+    ) => {
+      par.lnBwdCols(dy.offset, x.offset, mean.offset, rstd.offset, dGamma.offset, dBeta.offset, rows, d, d);
+      par.lnBwdRows(dy.offset, x.offset, mean.offset, rstd.offset, gamma.offset, g.offset, rows, d);
+    };
+    // g = LN_f'(dOut) (dOut copied into the arena: dLn is free until the last block), then the blocks.
     const g = tape.g;
     g.view.fill(0);
     const n = tape.params.length;
+    tape.dLn.view.set(dOut);
     normBackward(
-      dOut,
+      tape.dLn,
       tape.out,
       tape.meanF,
       tape.rstdF,
@@ -356,7 +367,7 @@ export class HostTrunk {
       if (this.shape.activation === 'relu') k.actGrad(tape.dAct.offset, s.act.offset, rows * 4 * d, ACT_RELU);
       else k.geluGrad(tape.dAct.offset, s.pre.offset, rows * 4 * d);
       linearBackward(s.ln2, d, tape.dAct, 4 * d, w.w1, dw.w1, dw.b1, tape.dLn);
-      normBackward(tape.dLn.view, s.x1, s.mean2, s.rstd2, w.ln2g, dw.ln2g, dw.ln2b);
+      normBackward(tape.dLn, s.x1, s.mean2, s.rstd2, w.ln2g, dw.ln2g, dw.ln2b);
       // x' = x + Attn(qkv) W_o + b_o,  qkv = LN_1(x) W_qkv + b_qkv
       linearBackward(s.att, d, g, d, w.wo, dw.wo, dw.bo, tape.dAtt);
       par.attnBwd(
@@ -372,7 +383,7 @@ export class HostTrunk {
         d,
       );
       linearBackward(s.ln1, d, tape.dQkv, 3 * d, w.wqkv, dw.wqkv, dw.bqkv, tape.dLn);
-      normBackward(tape.dLn.view, s.x, s.mean1, s.rstd1, w.ln1g, dw.ln1g, dw.ln1b);
+      normBackward(tape.dLn, s.x, s.mean1, s.rstd1, w.ln1g, dw.ln1g, dw.ln1b);
     }
     // Embedding rows: scatter-add g_0 by token and by position.
     const [dTok, dPos] = [tape.grads[0].view, tape.grads[1].view];

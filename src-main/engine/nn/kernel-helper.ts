@@ -18,13 +18,16 @@ export enum HelperKernel {
   mmTN = 2,
   attnFwd = 3,
   attnBwd = 4,
+  lnFwd = 5,
+  lnBwdRows = 6,
+  lnBwdCols = 7,
 }
 
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const { module, memory, control } = workerData;
 const k = new WebAssembly.Instance(module, { env: { memory } }).exports;
-const table = [k.mm, k.mmNN, k.mmTN, k.attnFwd, k.attnBwd];
+const table = [k.mm, k.mmNN, k.mmTN, k.attnFwd, k.attnBwd, k.lnFwd, k.lnBwdRows, k.lnBwdCols];
 const c = new Int32Array(control);
 Atomics.store(c, 0, 0);
 parentPort.postMessage('ready');

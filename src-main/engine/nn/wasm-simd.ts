@@ -27,6 +27,11 @@ import {
   V128,
 } from './wasm-asm.ts';
 import { attentionBackwardFn, attentionForwardFn, attentionScratchFloats } from './wasm-attention.ts';
+import {
+  layerNormBackwardColumnsFn,
+  layerNormBackwardRowsFn,
+  layerNormForwardFn,
+} from './wasm-layer-norm.ts';
 
 export const ACT_IDENTITY = 0;
 export const ACT_TANH = 1;
@@ -561,6 +566,40 @@ export interface Kernels {
     heads: number,
     d: number,
   ): void;
+  /** Layer norm of rows [rows, d] (wasm-layer-norm.ts), keeping each row's mean and rstd; out may be x. */
+  lnFwd(
+    x: number,
+    gamma: number,
+    beta: number,
+    out: number,
+    mean: number,
+    rstd: number,
+    rows: number,
+    d: number,
+  ): void;
+  /** g += LN'(dy), row by row, from the forward pass's input x and stats. */
+  lnBwdRows(
+    dy: number,
+    x: number,
+    mean: number,
+    rstd: number,
+    gamma: number,
+    g: number,
+    rows: number,
+    d: number,
+  ): void;
+  /** dGamma, dBeta of the first `cols` columns (row stride d), summed over the rows in order. */
+  lnBwdCols(
+    dy: number,
+    x: number,
+    mean: number,
+    rstd: number,
+    dGamma: number,
+    dBeta: number,
+    rows: number,
+    d: number,
+    cols: number,
+  ): void;
 }
 
 const compiled = new Map<string, WebAssembly.Module>();
@@ -602,6 +641,9 @@ function simdModule(shared: boolean, fused: boolean): WebAssembly.Module {
         geluGradFn(),
         attentionForwardFn(PRODUCTS),
         attentionBackwardFn(PRODUCTS),
+        layerNormForwardFn(),
+        layerNormBackwardRowsFn(),
+        layerNormBackwardColumnsFn(),
       ],
       shared,
     ),
@@ -740,10 +782,15 @@ export class SimdArena {
  * The kernels `SimdArena.parallel` splits across two threads. attnFwd / attnBwd take scratch for both
  * threads: 2 * attentionScratchFloats(t, d / heads) floats (the helper uses the second half).
  */
-export type ParallelKernels = Pick<Kernels, 'mm' | 'mmNN' | 'mmTN' | 'attnFwd' | 'attnBwd'>;
+export type ParallelKernels = Pick<
+  Kernels,
+  'mm' | 'mmNN' | 'mmTN' | 'attnFwd' | 'attnBwd' | 'lnFwd' | 'lnBwdRows' | 'lnBwdCols'
+>;
 
 /** Products below this many multiply-adds stay on one thread: waking the helper costs ~tens of µs. */
 const SPLIT_MIN = 1 << 20;
+/** Layer norms below this many elements stay on one thread (the same reason). */
+const SPLIT_MIN_ELEMENTS = 1 << 14;
 
 /**
  * mm, mmNN and mmTN split by output rows between this thread (the first rows, in multiples of 4) and
@@ -798,6 +845,36 @@ function splitProducts(k: Kernels, helper: KernelHelper): ParallelKernels {
     },
     attnBwd(qkv, dy, grad, probs, scratch, p0, p1, t, heads, d) {
       splitPairs(HelperKernel.attnBwd, [qkv, dy, grad, probs], scratch, p0, p1, t, heads, d);
+    },
+    // Layer norm: rows are independent (forward, dx), and so are columns (dgamma, dbeta).
+    lnFwd(x, gamma, beta, out, mean, rstd, rows, d) {
+      if (rows < 2 || rows * d < SPLIT_MIN_ELEMENTS || !helper.serving())
+        return k.lnFwd(x, gamma, beta, out, mean, rstd, rows, d);
+      const h = rows >> 1;
+      const [m, e] = [h * d * 4, h * 4];
+      helper.run(HelperKernel.lnFwd, [x + m, gamma, beta, out + m, mean + e, rstd + e, rows - h, d], () =>
+        k.lnFwd(x, gamma, beta, out, mean, rstd, h, d),
+      );
+    },
+    lnBwdRows(dy, x, mean, rstd, gamma, g, rows, d) {
+      if (rows < 2 || rows * d < SPLIT_MIN_ELEMENTS || !helper.serving())
+        return k.lnBwdRows(dy, x, mean, rstd, gamma, g, rows, d);
+      const h = rows >> 1;
+      const [m, e] = [h * d * 4, h * 4];
+      helper.run(HelperKernel.lnBwdRows, [dy + m, x + m, mean + e, rstd + e, gamma, g + m, rows - h, d], () =>
+        k.lnBwdRows(dy, x, mean, rstd, gamma, g, h, d),
+      );
+    },
+    lnBwdCols(dy, x, mean, rstd, dGamma, dBeta, rows, d, cols) {
+      if (cols < 2 || rows * cols < SPLIT_MIN_ELEMENTS || !helper.serving())
+        return k.lnBwdCols(dy, x, mean, rstd, dGamma, dBeta, rows, d, cols);
+      const h = cols >> 1;
+      const c = h * 4;
+      helper.run(
+        HelperKernel.lnBwdCols,
+        [dy + c, x + c, mean, rstd, dGamma + c, dBeta + c, rows, d, cols - h],
+        () => k.lnBwdCols(dy, x, mean, rstd, dGamma, dBeta, rows, d, h),
+      );
     },
   };
 }
