@@ -251,7 +251,7 @@ describe('WebAssembly SIMD kernels of the host MLP passes', () => {
     expect(() => arena.geluGradient(d, x, 6)).toThrow(/multiple of 4/);
   });
 
-  it('the two-thread products give the one-thread numbers exactly (rows split unevenly, mmTN with lda)', async () => {
+  it('the two-thread products and element-wise kernels give the one-thread numbers exactly (rows split unevenly, mmTN with lda)', async () => {
     const shared = new SimdArena(2_000_000, { helper: true });
     expect(await shared.helperReady()).toBe(true);
     const [rows, cols, inner] = [203, 64, 130]; // over the split threshold; rows not a multiple of 8
@@ -276,6 +276,30 @@ describe('WebAssembly SIMD kernels of the host MLP passes', () => {
     // throws after the helper is done, and the next product is right.
     expect(() => shared.parallel.mm(a.offset, rows, b.offset, cols, inner, -16)).toThrow();
     same((k, out) => k.mm(a.offset, rows, b.offset, cols, inner, out));
+    // Element-wise kernels, in place on copies of one input: [203, 100] is over their split threshold.
+    const wide = 100;
+    const size = rows * wide;
+    const [x, y, ew1, ew2] = [0, 1, 2, 3].map(() => shared.alloc(size));
+    const bias = shared.alloc(wide);
+    fill(x.view, 0.6);
+    fill(y.view, 1.4);
+    fill(bias.view, 2.3);
+    const elementwise = (run: (k: typeof shared.parallel, out: number) => void) => {
+      for (const [k, out] of [
+        [shared.kernels, ew1],
+        [shared.parallel, ew2],
+      ] as const) {
+        out.view.set(x.view);
+        run(k, out.offset);
+      }
+      expect(Array.from(ew2.view)).toEqual(Array.from(ew1.view));
+      expect(Array.from(ew2.view)).not.toEqual(Array.from(x.view));
+    };
+    for (const act of [ACT_IDENTITY, ACT_TANH, ACT_RELU, ACT_GELU])
+      elementwise((k, out) => k.biasAct(out, rows, wide, bias.offset, act));
+    const n = size - 4; // a multiple of 4, not of 8
+    elementwise((k, out) => k.geluGrad(out, y.offset, n));
+    elementwise((k, out) => k.actGrad(out, y.offset, n, ACT_TANH));
     shared.dispose();
   });
 

@@ -232,7 +232,6 @@ export class HostTrunk {
   private run(tape: Tape, tokens: Int32Array, b: number, t: number, params: Float32Array[]): void {
     const { width: d, layers, heads } = this.shape;
     const rows = b * t;
-    const k = tape.arena.kernels;
     const par = tape.arena.parallel;
     params.forEach((p, i) => {
       tape.params[i].view.set(p);
@@ -259,7 +258,7 @@ export class HostTrunk {
         d,
       );
       par.mmNN(s.ln1.offset, rows, w.wqkv.offset, 3 * d, d, s.qkv.offset);
-      k.biasAct(s.qkv.offset, rows, 3 * d, w.bqkv.offset, ACT_IDENTITY);
+      par.biasAct(s.qkv.offset, rows, 3 * d, w.bqkv.offset, ACT_IDENTITY);
       par.attnFwd(
         s.qkv.offset,
         s.att.offset,
@@ -272,7 +271,7 @@ export class HostTrunk {
         d,
       );
       par.mmNN(s.att.offset, rows, w.wo.offset, d, d, s.x1.offset);
-      k.biasAct(s.x1.offset, rows, d, w.bo.offset, ACT_IDENTITY);
+      par.biasAct(s.x1.offset, rows, d, w.bo.offset, ACT_IDENTITY);
       addInto(s.x1.view, s.x.view, rows * d);
       par.lnFwd(
         s.x1.offset,
@@ -285,9 +284,9 @@ export class HostTrunk {
         d,
       );
       par.mmNN(s.ln2.offset, rows, w.w1.offset, 4 * d, d, s.pre.offset);
-      k.biasAct(s.pre.offset, rows, 4 * d, w.b1.offset, ACT_IDENTITY);
+      par.biasAct(s.pre.offset, rows, 4 * d, w.b1.offset, ACT_IDENTITY);
       s.act.view.set(s.pre.view.subarray(0, rows * 4 * d));
-      k.biasAct(
+      par.biasAct(
         s.act.offset,
         rows,
         4 * d,
@@ -295,7 +294,7 @@ export class HostTrunk {
         this.shape.activation === 'relu' ? ACT_RELU : ACT_GELU,
       );
       par.mmNN(s.act.offset, rows, w.w2.offset, d, 4 * d, next.offset);
-      k.biasAct(next.offset, rows, d, w.b2.offset, ACT_IDENTITY);
+      par.biasAct(next.offset, rows, d, w.b2.offset, ACT_IDENTITY);
       addInto(next.view, s.x1.view, rows * d);
     }
     const [lnfg, lnfb] = tape.params.slice(-2);
@@ -364,8 +363,9 @@ export class HostTrunk {
       const dw = this.blockParams(tape.grads, l);
       // x'' = x' + act(z) W_2 + b_2,  z = LN_2(x') W_1 + b_1
       linearBackward(s.act, 4 * d, g, d, w.w2, dw.w2, dw.b2, tape.dAct);
-      if (this.shape.activation === 'relu') k.actGrad(tape.dAct.offset, s.act.offset, rows * 4 * d, ACT_RELU);
-      else k.geluGrad(tape.dAct.offset, s.pre.offset, rows * 4 * d);
+      if (this.shape.activation === 'relu')
+        par.actGrad(tape.dAct.offset, s.act.offset, rows * 4 * d, ACT_RELU);
+      else par.geluGrad(tape.dAct.offset, s.pre.offset, rows * 4 * d);
       linearBackward(s.ln2, d, tape.dAct, 4 * d, w.w1, dw.w1, dw.b1, tape.dLn);
       normBackward(tape.dLn, s.x1, s.mean2, s.rstd2, w.ln2g, dw.ln2g, dw.ln2b);
       // x' = x + Attn(qkv) W_o + b_o,  qkv = LN_1(x) W_qkv + b_qkv

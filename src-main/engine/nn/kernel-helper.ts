@@ -21,13 +21,18 @@ export enum HelperKernel {
   lnFwd = 5,
   lnBwdRows = 6,
   lnBwdCols = 7,
+  biasAct = 8,
+  actGrad = 9,
+  geluGrad = 10,
 }
 
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const { module, memory, control } = workerData;
 const k = new WebAssembly.Instance(module, { env: { memory } }).exports;
-const table = [k.mm, k.mmNN, k.mmTN, k.attnFwd, k.attnBwd, k.lnFwd, k.lnBwdRows, k.lnBwdCols];
+const table = [
+  k.mm, k.mmNN, k.mmTN, k.attnFwd, k.attnBwd, k.lnFwd, k.lnBwdRows, k.lnBwdCols, k.biasAct, k.actGrad, k.geluGrad,
+];
 const c = new Int32Array(control);
 Atomics.store(c, 0, 0);
 parentPort.postMessage('ready');

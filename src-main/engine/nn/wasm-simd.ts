@@ -784,12 +784,22 @@ export class SimdArena {
  */
 export type ParallelKernels = Pick<
   Kernels,
-  'mm' | 'mmNN' | 'mmTN' | 'attnFwd' | 'attnBwd' | 'lnFwd' | 'lnBwdRows' | 'lnBwdCols'
+  | 'mm'
+  | 'mmNN'
+  | 'mmTN'
+  | 'attnFwd'
+  | 'attnBwd'
+  | 'lnFwd'
+  | 'lnBwdRows'
+  | 'lnBwdCols'
+  | 'biasAct'
+  | 'actGrad'
+  | 'geluGrad'
 >;
 
 /** Products below this many multiply-adds stay on one thread: waking the helper costs ~tens of µs. */
 const SPLIT_MIN = 1 << 20;
-/** Layer norms below this many elements stay on one thread (the same reason). */
+/** Layer norms and element-wise kernels below this many elements stay on one thread (the same reason). */
 const SPLIT_MIN_ELEMENTS = 1 << 14;
 
 /**
@@ -845,6 +855,25 @@ function splitProducts(k: Kernels, helper: KernelHelper): ParallelKernels {
     },
     attnBwd(qkv, dy, grad, probs, scratch, p0, p1, t, heads, d) {
       splitPairs(HelperKernel.attnBwd, [qkv, dy, grad, probs], scratch, p0, p1, t, heads, d);
+    },
+    // Element-wise: each thread takes half of the rows (or of the elements, in fours).
+    biasAct(z, rows, cols, bias, act) {
+      if (rows < 2 || rows * cols < SPLIT_MIN_ELEMENTS || !helper.serving())
+        return k.biasAct(z, rows, cols, bias, act);
+      const h = rows >> 1;
+      helper.run(HelperKernel.biasAct, [z + h * cols * 4, rows - h, cols, bias, act], () =>
+        k.biasAct(z, h, cols, bias, act),
+      );
+    },
+    actGrad(d, h, n, act) {
+      if (n < SPLIT_MIN_ELEMENTS || !helper.serving()) return k.actGrad(d, h, n, act);
+      const m = (n >> 3) << 2;
+      helper.run(HelperKernel.actGrad, [d + m * 4, h + m * 4, n - m, act], () => k.actGrad(d, h, m, act));
+    },
+    geluGrad(d, x, n) {
+      if (n < SPLIT_MIN_ELEMENTS || !helper.serving()) return k.geluGrad(d, x, n);
+      const m = (n >> 3) << 2;
+      helper.run(HelperKernel.geluGrad, [d + m * 4, x + m * 4, n - m], () => k.geluGrad(d, x, m));
     },
     // Layer norm: rows are independent (forward, dx), and so are columns (dgamma, dbeta).
     lnFwd(x, gamma, beta, out, mean, rstd, rows, d) {
