@@ -2,19 +2,16 @@ import type * as TF from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { Adam } from '../../src-main/engine/nn/adam.ts';
 import { Mlp } from '../../src-main/engine/nn/mlp.ts';
-import { defineNode, NodeError, NonFiniteError, type Tf } from '../../src-main/engine/node-api.ts';
+import { defineNode, NonFiniteError, type Tf } from '../../src-main/engine/node-api.ts';
 import type { Rng } from '../../src-main/engine/rng.ts';
-import type { VectorEnv, VectorTrajectories } from '../contracts.ts';
+import type { VectorEnv } from '../contracts.ts';
 import {
   fitNormaliser,
   type ImaginationModel,
-  ImaginedVectorEnv,
-  imaginationMetrics,
-  loadWorldState,
   type Normaliser,
-  saveWorldState,
-  TransitionBuffer,
+  type TransitionBuffer,
 } from './imagination.ts';
+import { imaginationParams, worldModelInstance, worldModelPorts } from './world-node.ts';
 
 export interface LatentOptions {
   latentSize: number;
@@ -348,21 +345,7 @@ const params = z.object({
   lr: z.number().positive().max(1).default(1e-3).describe('Adam learning rate of the model'),
   trainSteps: z.number().int().min(0).max(100_000).default(40).describe('Model updates per iteration'),
   batchSize: z.number().int().min(1).max(65_536).default(128).describe('Transitions per head per update'),
-  bufferSize: z.number().int().min(1).max(1_000_000).default(50_000).describe('Real transitions kept'),
-  imaginedEnvs: z.number().int().min(1).max(4096).default(16).describe('Imagined copies stepped together'),
-  horizon: z.number().int().min(1).max(10_000).default(20).describe('Longest imagined episode'),
-  uncertaintyCutoff: z
-    .number()
-    .positive()
-    .max(1e6)
-    .default(0.5)
-    .describe('Truncate an imagined episode when the disagreement passes this'),
-  terminationThreshold: z
-    .number()
-    .min(0)
-    .max(1)
-    .default(0.5)
-    .describe('Predicted termination probability that ends an imagined episode'),
+  ...imaginationParams,
 });
 
 export default defineNode({
@@ -396,29 +379,7 @@ Metrics: \`uncertainty\` and \`model_error\` (normalised one-step MSE) on this i
 transitions before training on them, \`loss\`, \`buffer_size\`, \`imagined_uncertainty\`,
 \`imagined_episode_length\`, \`uncertainty_cut_fraction\`, \`termination_fraction\`.`,
   version: 1,
-  inputs: [
-    {
-      name: 'env',
-      type: 'Env',
-      title: 'Real environment',
-      doc: 'Gives the observation size and actions of the model.',
-      accepts: { observation: ['vector'], action: ['discrete'] },
-    },
-    {
-      name: 'trajectories',
-      type: 'Trajectories',
-      title: 'Real trajectories',
-      accepts: { observation: ['vector'] },
-    },
-  ],
-  outputs: [
-    {
-      name: 'imagined',
-      type: 'Env',
-      title: 'Imagined environment',
-      provides: { observation: 'vector', action: 'discrete', imagined: 'true' },
-    },
-  ],
+  ...worldModelPorts,
   params,
   keyParams: ['latentSize', 'horizon', 'uncertaintyCutoff'],
   create(p, ctx) {
@@ -439,56 +400,15 @@ transitions before training on them, \`loss\`, \`buffer_size\`, \`imagined_uncer
       ctx.rng,
       ctx.nodeId,
     );
-    const buffer = new TransitionBuffer(p.bufferSize, d);
-    const imagined = new ImaginedVectorEnv(
-      ctx.nodeId,
-      d,
-      real.numActions,
-      model,
-      buffer,
-      {
-        numEnvs: p.imaginedEnvs,
-        horizon: p.horizon,
-        uncertaintyCutoff: p.uncertaintyCutoff,
-        terminationThreshold: p.terminationThreshold,
-      },
-      ctx.rng,
-    );
-    let trained = false;
-
-    return {
-      components: { imagined },
-      async step(streams) {
-        const batch = streams.trajectories as VectorTrajectories;
-        if (batch.observationSize !== d) {
-          throw new NodeError(
-            ctx.nodeId,
-            `trajectories have observations of size ${batch.observationSize}, the environment gives ${d}`,
-            'trajectories',
-          );
-        }
-        const fresh = buffer.addBatch(batch);
-        const before = trained ? latentErrorOnBatch(model, buffer, fresh) : undefined;
-        // Imagined copies mid-episode hold latents of the old model: carry them over as observations.
+    return worldModelInstance(ctx, p, model, {
+      evaluate: latentErrorOnBatch,
+      // Imagined copies mid-episode hold latents of the old model: carry them over as observations.
+      aroundTraining(imagined) {
         const midEpisode = imagined.started ? Float32Array.from(imagined.observations()) : undefined;
-        model.fitNormalisers(buffer);
-        const loss = await model.train(buffer, p.trainSteps, ctx.rng);
-        trained = true;
-        if (midEpisode) model.encode(midEpisode, imagined.numEnvs, imagined.states);
-        return {
-          metrics: {
-            loss,
-            buffer_size: buffer.size,
-            ...(before ? { uncertainty: before.disagreement, model_error: before.error } : {}),
-            ...imaginationMetrics(imagined),
-          },
+        return () => {
+          if (midEpisode) model.encode(midEpisode, imagined.numEnvs, imagined.states);
         };
       },
-      saveState: () => saveWorldState(model, buffer, imagined, trained),
-      async loadState(state) {
-        trained = await loadWorldState(state, model, buffer, imagined);
-      },
-      dispose: () => model.dispose(),
-    };
+    });
   },
 });
