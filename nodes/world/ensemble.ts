@@ -6,6 +6,8 @@ import { defineNode, NonFiniteError, type Tf } from '../../src-main/engine/node-
 import type { Rng } from '../../src-main/engine/rng.ts';
 import type { VectorEnv } from '../contracts.ts';
 import {
+  arraysWithPrefix,
+  checkpointArray,
   fitNormaliser,
   type ImaginationModel,
   type Normaliser,
@@ -240,25 +242,10 @@ export class DynamicsEnsemble implements ImaginationModel {
 
   loadArrays(arrays: Record<string, ArrayLike<number>>, optimiserStep: number): void {
     this.members.forEach((m, k) => {
-      const prefix = `member${k}_`;
-      const own = Object.fromEntries(
-        Object.entries(arrays)
-          .filter(([name]) => name.startsWith(prefix))
-          .map(([name, a]) => [name.slice(prefix.length), a]),
-      );
-      m.loadArrays(own);
+      m.loadArrays(arraysWithPrefix(arrays, `member${k}_`));
     });
-    const adam = Object.fromEntries(
-      Object.entries(arrays)
-        .filter(([name]) => name.startsWith('adam_'))
-        .map(([name, a]) => [name.slice(5), a]),
-    );
-    this.optimiser.loadArrays(adam, optimiserStep);
-    const get = (name: string, width: number) => {
-      const a = arrays[name];
-      if (!a || a.length !== width) throw new Error(`world model ${name}: expected ${width} values`);
-      return Float32Array.from(a);
-    };
+    this.optimiser.loadArrays(arraysWithPrefix(arrays, 'adam_'), optimiserStep);
+    const get = (name: string, width: number) => checkpointArray(arrays, name, width);
     const d = this.observationSize;
     this.input = { mean: get('inputMean', d), std: get('inputStd', d) };
     this.delta = { mean: get('deltaMean', d), std: get('deltaStd', d) };

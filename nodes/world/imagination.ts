@@ -340,6 +340,29 @@ export function imaginationMetrics(imagined: ImaginedVectorEnv): Record<string, 
   };
 }
 
+/** The checkpoint arrays whose names start with `prefix`, with the prefix taken off (one network's). */
+export function arraysWithPrefix(
+  arrays: Record<string, ArrayLike<number>>,
+  prefix: string,
+): Record<string, ArrayLike<number>> {
+  return Object.fromEntries(
+    Object.entries(arrays)
+      .filter(([name]) => name.startsWith(prefix))
+      .map(([name, a]) => [name.slice(prefix.length), a]),
+  );
+}
+
+/** A copy of the checkpoint array `name`, which must hold exactly `width` values. */
+export function checkpointArray(
+  arrays: Record<string, ArrayLike<number>>,
+  name: string,
+  width: number,
+): Float32Array {
+  const a = arrays[name];
+  if (!a || a.length !== width) throw new Error(`world model ${name}: expected ${width} values`);
+  return Float32Array.from(a);
+}
+
 /** What a world-model node's learned part offers its checkpoint. */
 export interface CheckpointedModel {
   readonly optimiserStep: number;

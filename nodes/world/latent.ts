@@ -6,6 +6,8 @@ import { defineNode, NonFiniteError, type Tf } from '../../src-main/engine/node-
 import type { Rng } from '../../src-main/engine/rng.ts';
 import type { VectorEnv } from '../contracts.ts';
 import {
+  arraysWithPrefix,
+  checkpointArray,
   fitNormaliser,
   type ImaginationModel,
   type Normaliser,
@@ -265,21 +267,11 @@ export class LatentWorldModel implements ImaginationModel {
   }
 
   loadArrays(arrays: Record<string, ArrayLike<number>>, optimiserStep: number): void {
-    const withPrefix = (prefix: string) =>
-      Object.fromEntries(
-        Object.entries(arrays)
-          .filter(([name]) => name.startsWith(prefix))
-          .map(([name, a]) => [name.slice(prefix.length), a]),
-      );
     this.all.forEach((m, k) => {
-      m.loadArrays(withPrefix(`net${k}_`));
+      m.loadArrays(arraysWithPrefix(arrays, `net${k}_`));
     });
-    this.optimiser.loadArrays(withPrefix('adam_'), optimiserStep);
-    const get = (name: string, width: number) => {
-      const a = arrays[name];
-      if (!a || a.length !== width) throw new Error(`world model ${name}: expected ${width} values`);
-      return Float32Array.from(a);
-    };
+    this.optimiser.loadArrays(arraysWithPrefix(arrays, 'adam_'), optimiserStep);
+    const get = (name: string, width: number) => checkpointArray(arrays, name, width);
     const d = this.observationSize;
     this.input = { mean: get('inputMean', d), std: get('inputStd', d) };
     this.reward = { mean: get('rewardMean', 1), std: get('rewardStd', 1) };
