@@ -7,6 +7,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { VectorEnv, VectorTrajectories } from '../../nodes/contracts.ts';
 import worldEnsemble, { DynamicsEnsemble } from '../../nodes/world/ensemble.ts';
 import { type ImaginationModel, ImaginedVectorEnv, TransitionBuffer } from '../../nodes/world/imagination.ts';
+import worldLatent from '../../nodes/world/latent.ts';
 import { startBackend } from '../../src-main/engine/backend.ts';
 import type { NodeContext, NodeInstance, Tf } from '../../src-main/engine/node-api.ts';
 import { Rng } from '../../src-main/engine/rng.ts';
@@ -235,16 +236,36 @@ describe('ImaginedVectorEnv episode ends', () => {
   });
 });
 
-describe('world.ensemble node state', () => {
+// Both world-model nodes share their node code (world-node.ts); the latent one also carries imagined
+// copies that are mid-episode over to its new latents after each training round.
+describe.each([
+  [
+    'world.ensemble',
+    worldEnsemble,
+    worldEnsemble.params.parse({
+      members: 3,
+      hidden: [16],
+      trainSteps: 5,
+      batchSize: 16,
+      imaginedEnvs: 2,
+      horizon: 4,
+    }),
+  ],
+  [
+    'world.latent',
+    worldLatent,
+    worldLatent.params.parse({
+      latentSize: 4,
+      hidden: 16,
+      transitionHeads: 2,
+      trainSteps: 5,
+      batchSize: 16,
+      imaginedEnvs: 2,
+      horizon: 4,
+    }),
+  ],
+] as const)('%s node state', (_type, node, params) => {
   const realEnv = { nodeId: 'env', numEnvs: 1, observationSize: 2, numActions: 2 } as VectorEnv;
-  const params = worldEnsemble.params.parse({
-    members: 3,
-    hidden: [16],
-    trainSteps: 5,
-    batchSize: 16,
-    imaginedEnvs: 2,
-    horizon: 4,
-  });
   const context = (rng: Rng): NodeContext => ({
     nodeId: 'world',
     label: 'world',
@@ -259,14 +280,14 @@ describe('world.ensemble node state', () => {
 
   it('round-trips weights, optimiser, buffer and imagination through save/load', async () => {
     const rngA = new Rng(11);
-    const a = await worldEnsemble.create(params, context(rngA));
+    const a = await node.create(params as never, context(rngA));
     const data = new Rng(5);
     await a.step!({ trajectories: linearBatch(64, data) }, { iteration: 0, totalIterations: 10 });
     imaginedOf(a).step(Int32Array.of(0, 1));
     const saved = await a.saveState!();
 
     const rngB = new Rng(999);
-    const b = await worldEnsemble.create(params, context(rngB));
+    const b = await node.create(params as never, context(rngB));
     await b.loadState!(structuredClone(saved));
     rngB.setState(rngA.state());
 
