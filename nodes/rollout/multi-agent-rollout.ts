@@ -8,6 +8,7 @@ import {
   type VectorEnv,
   type VectorTrajectories,
 } from '../contracts.ts';
+import { EpisodeWindow } from './episode-window.ts';
 
 /**
  * Who acts for which agent: one shared policy for every row, or policy i for the rows of agent i.
@@ -58,24 +59,6 @@ export class AgentRouter {
         logProbs[c * A + a] = this.logProbScratch[c];
       }
     }
-  }
-}
-
-/** Mean of the most recent finished team episodes, kept across iterations (and checkpoints). */
-class EpisodeWindow {
-  returns: number[] = [];
-  lengths: number[] = [];
-  constructor(readonly size: number) {}
-  add(ret: number, length: number): void {
-    this.returns.push(ret);
-    this.lengths.push(length);
-    if (this.returns.length > this.size) {
-      this.returns.shift();
-      this.lengths.shift();
-    }
-  }
-  mean(values: number[]): number {
-    return values.length ? values.reduce((a, b) => a + b, 0) / values.length : 0;
   }
 }
 

@@ -7,24 +7,7 @@ import type {
   VectorEnv,
   VectorTrajectories,
 } from '../contracts.ts';
-
-/** Mean of the most recent finished episodes, kept across iterations (and checkpoints). */
-class EpisodeWindow {
-  returns: number[] = [];
-  lengths: number[] = [];
-  constructor(readonly size: number) {}
-  add(ret: number, length: number): void {
-    this.returns.push(ret);
-    this.lengths.push(length);
-    if (this.returns.length > this.size) {
-      this.returns.shift();
-      this.lengths.shift();
-    }
-  }
-  mean(values: number[]): number {
-    return values.length ? values.reduce((a, b) => a + b, 0) / values.length : 0;
-  }
-}
+import { EpisodeWindow } from './episode-window.ts';
 
 export default defineNode({
   type: 'rollout.vector',
