@@ -10,6 +10,7 @@ import type {
   TextProblem,
   TextStepResult,
 } from '../text-contracts.ts';
+import { turnBasedEpisode } from './turn-episode.ts';
 
 export interface CalculatorOptions {
   digitsA: number;
@@ -84,52 +85,35 @@ export class CalculatorToolEnv implements TextEnv {
   }
 
   start(problem: TextProblem): TextEpisode {
-    const turns: TextTurnSample[] = [{ role: 'prompt', text: problem.prompt }];
     const o = this.o;
-    let agentTurns = 0;
-    let done = false;
-    return {
-      problem,
-      turns,
-      act(agentText: string): TextStepResult {
-        if (done) throw new Error('calculator: the episode has already ended');
-        agentTurns += 1;
-        const last = agentTurns >= o.maxTurns;
-        const call = CALL.exec(agentText);
-        const answer = ANSWER.exec(agentText);
-        let result: TextStepResult;
-        if (answer) {
-          const success = answer[1] === problem.answer;
-          const outcome = success ? 1 : 0;
-          result = { reward: outcome, outcome, done: true, success };
-        } else if (call && o.toolEnabled) {
-          const value = evaluate(Number(call[1]), call[2] as CalculatorOptions['operation'], Number(call[3]));
-          result = {
-            reply: `=${value}\n`,
-            reward: o.toolCallReward,
-            done: last,
-            toolCall: true,
-            ...(last ? { success: false, outcome: 0 } : {}),
-          };
-        } else {
-          result = {
-            reply: call ? NO_TOOL_REPLY : FORMAT_ERROR_REPLY,
-            reward: 0,
-            done: last,
-            formatError: true,
-            ...(last ? { success: false, outcome: 0 } : {}),
-          };
-        }
-        turns.push({ role: 'agent', text: agentText, reward: result.reward });
-        if (result.reply !== undefined && !result.done) {
-          turns.push({ role: result.toolCall ? 'tool' : 'env', text: result.reply });
-        } else {
-          delete result.reply;
-        }
-        done = result.done;
-        return result;
-      },
-    };
+    return turnBasedEpisode('calculator', problem, o.maxTurns, (agentText, last) => {
+      const call = CALL.exec(agentText);
+      const answer = ANSWER.exec(agentText);
+      let result: TextStepResult;
+      if (answer) {
+        const success = answer[1] === problem.answer;
+        const outcome = success ? 1 : 0;
+        result = { reward: outcome, outcome, done: true, success };
+      } else if (call && o.toolEnabled) {
+        const value = evaluate(Number(call[1]), call[2] as CalculatorOptions['operation'], Number(call[3]));
+        result = {
+          reply: `=${value}\n`,
+          reward: o.toolCallReward,
+          done: last,
+          toolCall: true,
+          ...(last ? { success: false, outcome: 0 } : {}),
+        };
+      } else {
+        result = {
+          reply: call ? NO_TOOL_REPLY : FORMAT_ERROR_REPLY,
+          reward: 0,
+          done: last,
+          formatError: true,
+          ...(last ? { success: false, outcome: 0 } : {}),
+        };
+      }
+      return result;
+    });
   }
 
   /**

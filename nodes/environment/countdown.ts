@@ -10,6 +10,7 @@ import type {
   TextProblem,
   TextStepResult,
 } from '../text-contracts.ts';
+import { turnBasedEpisode } from './turn-episode.ts';
 
 export interface CountdownOptions {
   numbers: number;
@@ -145,56 +146,39 @@ export class CountdownEnv implements TextEnv {
 
   start(problem: TextProblem): TextEpisode {
     const { numbers, target } = this.parse(problem);
-    const turns: TextTurnSample[] = [{ role: 'prompt', text: problem.prompt }];
     const o = this.o;
-    let agentTurns = 0;
-    let done = false;
-    return {
-      problem,
-      turns,
-      act(agentText: string): TextStepResult {
-        if (done) throw new Error('countdown: the episode has already ended');
-        agentTurns += 1;
-        const last = agentTurns >= o.maxTurns;
-        const answer = ANSWER.exec(agentText);
-        const call = CALL.exec(agentText);
-        let result: TextStepResult;
-        if (answer) {
-          const parsed = evaluateExpression(answer[1]);
-          const wellFormed = parsed !== undefined && usesEachOnce(parsed.numbers, numbers);
-          const success = wellFormed && parsed.value === target;
-          // TinyZero: 1 for a correct equation, 0.1 for a well-formed one that misses, 0 otherwise.
-          const outcome = success ? 1 : wellFormed ? o.formatReward : 0;
-          result = { reward: outcome, outcome, done: true, success };
-        } else if (call && evaluateExpression(call[1])) {
-          const checked = evaluateExpression(call[1])!;
-          const candidate = !o.checkUsesNumbers || usesEachOnce(checked.numbers, numbers);
-          result = {
-            reply: `=${checked.value}\n`,
-            reward: candidate ? o.toolCallReward : 0,
-            done: last,
-            toolCall: true,
-            ...(last ? { success: false, outcome: 0 } : {}),
-          };
-        } else {
-          result = {
-            reply: COUNTDOWN_FORMAT_ERROR,
-            reward: 0,
-            done: last,
-            formatError: true,
-            ...(last ? { success: false, outcome: 0 } : {}),
-          };
-        }
-        turns.push({ role: 'agent', text: agentText, reward: result.reward });
-        if (result.reply !== undefined && !result.done) {
-          turns.push({ role: result.toolCall ? 'tool' : 'env', text: result.reply });
-        } else {
-          delete result.reply;
-        }
-        done = result.done;
-        return result;
-      },
-    };
+    return turnBasedEpisode('countdown', problem, o.maxTurns, (agentText, last) => {
+      const answer = ANSWER.exec(agentText);
+      const call = CALL.exec(agentText);
+      let result: TextStepResult;
+      if (answer) {
+        const parsed = evaluateExpression(answer[1]);
+        const wellFormed = parsed !== undefined && usesEachOnce(parsed.numbers, numbers);
+        const success = wellFormed && parsed.value === target;
+        // TinyZero: 1 for a correct equation, 0.1 for a well-formed one that misses, 0 otherwise.
+        const outcome = success ? 1 : wellFormed ? o.formatReward : 0;
+        result = { reward: outcome, outcome, done: true, success };
+      } else if (call && evaluateExpression(call[1])) {
+        const checked = evaluateExpression(call[1])!;
+        const candidate = !o.checkUsesNumbers || usesEachOnce(checked.numbers, numbers);
+        result = {
+          reply: `=${checked.value}\n`,
+          reward: candidate ? o.toolCallReward : 0,
+          done: last,
+          toolCall: true,
+          ...(last ? { success: false, outcome: 0 } : {}),
+        };
+      } else {
+        result = {
+          reply: COUNTDOWN_FORMAT_ERROR,
+          reward: 0,
+          done: last,
+          formatError: true,
+          ...(last ? { success: false, outcome: 0 } : {}),
+        };
+      }
+      return result;
+    });
   }
 
   /** Check the generating equation with the calculator, then answer it. */
