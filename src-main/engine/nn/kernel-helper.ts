@@ -1,6 +1,7 @@
 /**
  * A second thread for the host kernels: a worker that instantiates the same SIMD module on an arena's
- * shared memory and runs one part of a matrix product while the calling thread runs the other. tfjs-wasm
+ * shared memory and runs one part of a kernel (a matrix product, the attention of some (sequence, head)
+ * pairs, some rows of a layer norm) while the calling thread runs the other. tfjs-wasm
  * runs single-threaded under Node, so without this a training step uses one of the machine's cores.
  *
  * Hand-off through a shared Int32Array, no messages per call:
@@ -8,7 +9,7 @@
  * The caller posts a job (state 1, notify), computes its own part, then sleeps until the state leaves 1.
  * The worker is plain JavaScript given as source (no bundled file to locate), and is unref'd, so it never
  * keeps a process alive. Until it leaves state 5 (a flag, not a message: a training loop that never
- * yields to the event loop would never see one), products run on the calling thread alone.
+ * yields to the event loop would never see one), kernels run on the calling thread alone.
  */
 
 /** The kernels the helper runs, by index in the worker's table. */

@@ -663,8 +663,8 @@ const helperOwners = new FinalizationRegistry<KernelHelper>((helper) => helper.s
 /**
  * One fixed-size memory and the kernels bound to it. Allocate every buffer up front with `alloc`.
  * With `{ helper: true }` (where worker threads exist) the memory is shared with a second thread and
- * `parallel` splits large matrix products across both (kernel-helper.ts); the numbers are the same as
- * `kernels` gives, element for element.
+ * `parallel` splits large products, attention, layer norms and element-wise kernels across both
+ * (kernel-helper.ts); the numbers are the same as `kernels` gives, element for element.
  */
 export class SimdArena {
   private readonly memory: WebAssembly.Memory;
@@ -692,7 +692,7 @@ export class SimdArena {
     this.helper = shared ? new KernelHelper(module, this.memory) : undefined;
     // An arena dropped without `dispose` still stops its thread once collected.
     if (this.helper) helperOwners.register(this, this.helper);
-    this.parallel = this.helper ? splitProducts(this.kernels, this.helper) : this.kernels;
+    this.parallel = this.helper ? splitKernels(this.kernels, this.helper) : this.kernels;
   }
 
   /** Resolves once the helper thread serves `parallel` (at once without a helper): for tests. */
@@ -803,10 +803,12 @@ const SPLIT_MIN = 1 << 20;
 const SPLIT_MIN_ELEMENTS = 1 << 14;
 
 /**
- * mm, mmNN and mmTN split by output rows between this thread (the first rows, in multiples of 4) and
- * the helper (the rest); each output element is computed by the same instructions either way.
+ * The kernels split between this thread and the helper: mm, mmNN and mmTN by output rows (this thread
+ * the first rows, in multiples of 4), attention by (sequence, head) pairs, layer norm by rows or columns,
+ * the element-wise kernels by rows or elements. Each output element is computed by the same instructions
+ * either way, so the numbers do not depend on the split.
  */
-function splitProducts(k: Kernels, helper: KernelHelper): ParallelKernels {
+function splitKernels(k: Kernels, helper: KernelHelper): ParallelKernels {
   const half = (rows: number) => Math.floor(rows / 8) * 4;
   // Attention: the (sequence, head) pairs split in two, each thread with its own scratch.
   const splitPairs = (
