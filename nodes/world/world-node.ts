@@ -97,12 +97,13 @@ export function worldModelInstance<M extends WorldModel>(
   model: M,
   options: Options<M>,
 ): NodeInstance {
-  const d = (ctx.inputs.env as VectorEnv).observationSize;
+  const real = ctx.inputs.env as VectorEnv;
+  const d = real.observationSize;
   const buffer = new TransitionBuffer(p.bufferSize, d);
   const imagined = new ImaginedVectorEnv(
     ctx.nodeId,
     d,
-    (ctx.inputs.env as VectorEnv).numActions,
+    real.numActions,
     model,
     buffer,
     {

@@ -830,6 +830,9 @@ function splitKernels(k: Kernels, helper: KernelHelper): ParallelKernels {
     );
   };
   const big = (rows: number, cols: number, inner: number) => rows >= 8 && rows * cols * inner >= SPLIT_MIN;
+  /** Whether a kernel over `parts` rows (or columns) and `elements` values stays on this thread. */
+  const alone = (parts: number, elements: number) =>
+    parts < 2 || elements < SPLIT_MIN_ELEMENTS || !helper.serving();
   return {
     mm(a, rows, b, cols, inner, out) {
       if (!big(rows, cols, inner) || !helper.serving()) return k.mm(a, rows, b, cols, inner, out);
@@ -860,27 +863,25 @@ function splitKernels(k: Kernels, helper: KernelHelper): ParallelKernels {
     },
     // Element-wise: each thread takes half of the rows (or of the elements, in fours).
     biasAct(z, rows, cols, bias, act) {
-      if (rows < 2 || rows * cols < SPLIT_MIN_ELEMENTS || !helper.serving())
-        return k.biasAct(z, rows, cols, bias, act);
+      if (alone(rows, rows * cols)) return k.biasAct(z, rows, cols, bias, act);
       const h = rows >> 1;
       helper.run(HelperKernel.biasAct, [z + h * cols * 4, rows - h, cols, bias, act], () =>
         k.biasAct(z, h, cols, bias, act),
       );
     },
     actGrad(d, h, n, act) {
-      if (n < SPLIT_MIN_ELEMENTS || !helper.serving()) return k.actGrad(d, h, n, act);
+      if (alone(n, n)) return k.actGrad(d, h, n, act);
       const m = (n >> 3) << 2;
       helper.run(HelperKernel.actGrad, [d + m * 4, h + m * 4, n - m, act], () => k.actGrad(d, h, m, act));
     },
     geluGrad(d, x, n) {
-      if (n < SPLIT_MIN_ELEMENTS || !helper.serving()) return k.geluGrad(d, x, n);
+      if (alone(n, n)) return k.geluGrad(d, x, n);
       const m = (n >> 3) << 2;
       helper.run(HelperKernel.geluGrad, [d + m * 4, x + m * 4, n - m], () => k.geluGrad(d, x, m));
     },
     // Layer norm: rows are independent (forward, dx), and so are columns (dgamma, dbeta).
     lnFwd(x, gamma, beta, out, mean, rstd, rows, d) {
-      if (rows < 2 || rows * d < SPLIT_MIN_ELEMENTS || !helper.serving())
-        return k.lnFwd(x, gamma, beta, out, mean, rstd, rows, d);
+      if (alone(rows, rows * d)) return k.lnFwd(x, gamma, beta, out, mean, rstd, rows, d);
       const h = rows >> 1;
       const [m, e] = [h * d * 4, h * 4];
       helper.run(HelperKernel.lnFwd, [x + m, gamma, beta, out + m, mean + e, rstd + e, rows - h, d], () =>
@@ -888,8 +889,7 @@ function splitKernels(k: Kernels, helper: KernelHelper): ParallelKernels {
       );
     },
     lnBwdRows(dy, x, mean, rstd, gamma, g, rows, d) {
-      if (rows < 2 || rows * d < SPLIT_MIN_ELEMENTS || !helper.serving())
-        return k.lnBwdRows(dy, x, mean, rstd, gamma, g, rows, d);
+      if (alone(rows, rows * d)) return k.lnBwdRows(dy, x, mean, rstd, gamma, g, rows, d);
       const h = rows >> 1;
       const [m, e] = [h * d * 4, h * 4];
       helper.run(HelperKernel.lnBwdRows, [dy + m, x + m, mean + e, rstd + e, gamma, g + m, rows - h, d], () =>
@@ -897,8 +897,7 @@ function splitKernels(k: Kernels, helper: KernelHelper): ParallelKernels {
       );
     },
     lnBwdCols(dy, x, mean, rstd, dGamma, dBeta, rows, d, cols) {
-      if (cols < 2 || rows * cols < SPLIT_MIN_ELEMENTS || !helper.serving())
-        return k.lnBwdCols(dy, x, mean, rstd, dGamma, dBeta, rows, d, cols);
+      if (alone(cols, rows * cols)) return k.lnBwdCols(dy, x, mean, rstd, dGamma, dBeta, rows, d, cols);
       const h = cols >> 1;
       const c = h * 4;
       helper.run(
