@@ -260,66 +260,72 @@ describe('attention kernels', () => {
     return tf.reshape(tf.transpose(out, [0, 2, 1, 3]), [b * t, d]) as TF.Tensor2D;
   }
 
-  it('gives the tensor ops’ outputs and gradients (2 sequences, 3 heads, odd length; one or two threads)', async () => {
-    const [b, t, heads, dh] = [2, 7, 3, 4];
-    const d = heads * dh;
-    const scratch = attentionScratchFloats(t, dh);
-    const qkv = tf.tensor2d(
-      Float32Array.from({ length: b * t * 3 * d }, (_, i) => Math.sin(i * 0.91) * 1.5),
-      [b * t, 3 * d],
-    );
-    // A fixed upstream gradient: loss = sum(out * w).
-    const w = tf.tensor2d(
-      Float32Array.from({ length: b * t * d }, (_, i) => Math.cos(i * 0.37)),
-      [b * t, d],
-    );
-    const [refOut, refGrad] = tf.tidy(() => {
-      const f = (x: TF.Tensor) => tensorAttention(x as TF.Tensor2D, b, t, heads);
-      return [
-        f(qkv).dataSync(),
-        tf
-          .grad((x: TF.Tensor) => tf.sum(tf.mul(f(x), w)))(qkv)
-          .dataSync(),
-      ];
-    });
-    // The kernels on a shared arena: one thread (kernels), then the pairs split over two (parallel).
-    const arena = new SimdArena(
-      arenaFloats([b * t * 3 * d, b * t * d, b * heads * t * t, 2 * scratch, b * t * d, b * t * 3 * d]),
-      {
-        helper: true,
-      },
-    );
-    expect(await arena.helperReady()).toBe(true);
-    const [x, out, probs, work, dy, grad] = [
-      b * t * 3 * d,
-      b * t * d,
-      b * heads * t * t,
-      2 * scratch,
-      b * t * d,
-      b * t * 3 * d,
-    ].map((n) => arena.alloc(n));
-    x.view.set(qkv.dataSync());
-    dy.view.set(w.dataSync());
-    const run = (k: ParallelKernels) => {
-      k.attnFwd(x.offset, out.offset, probs.offset, work.offset, 0, b * heads, t, heads, d);
-      k.attnBwd(x.offset, dy.offset, grad.offset, probs.offset, work.offset, 0, b * heads, t, heads, d);
-      return [out.view.slice(), grad.view.slice()];
-    };
-    const [hostOut, hostGrad] = run(arena.kernels);
-    const [splitOut, splitGrad] = run(arena.parallel);
-    arena.dispose();
-    expect(Array.from(splitOut)).toEqual(Array.from(hostOut));
-    expect(Array.from(splitGrad)).toEqual(Array.from(hostGrad));
-    const worst = (a: ArrayLike<number>, e: ArrayLike<number>) =>
-      Math.max(...Array.from(a, (x, i) => Math.abs(x - e[i])));
-    expect(hostOut.length).toBe(b * t * d);
-    expect(worst(hostOut, refOut)).toBeLessThan(1e-5);
-    expect(hostGrad.length).toBe(b * t * 3 * d);
-    expect(worst(hostGrad, refGrad)).toBeLessThan(1e-5);
-    // The first query sees only itself: its output is its own value vector.
-    for (let c = 0; c < d; c++) expect(hostOut[c]).toBeCloseTo(qkv.dataSync()[2 * d + c], 6);
-    tf.dispose([qkv, w]);
-  });
+  // Lengths under one causal block of rows (16) and over two, ending in a partial block.
+  it.each([
+    [2, 7, 3, 4],
+    [2, 37, 2, 8],
+  ])(
+    'gives the tensor ops’ outputs and gradients (%i sequences of %i tokens, %i heads of %i; one or two threads)',
+    async (b, t, heads, dh) => {
+      const d = heads * dh;
+      const scratch = attentionScratchFloats(t, dh);
+      const qkv = tf.tensor2d(
+        Float32Array.from({ length: b * t * 3 * d }, (_, i) => Math.sin(i * 0.91) * 1.5),
+        [b * t, 3 * d],
+      );
+      // A fixed upstream gradient: loss = sum(out * w).
+      const w = tf.tensor2d(
+        Float32Array.from({ length: b * t * d }, (_, i) => Math.cos(i * 0.37)),
+        [b * t, d],
+      );
+      const [refOut, refGrad] = tf.tidy(() => {
+        const f = (x: TF.Tensor) => tensorAttention(x as TF.Tensor2D, b, t, heads);
+        return [
+          f(qkv).dataSync(),
+          tf
+            .grad((x: TF.Tensor) => tf.sum(tf.mul(f(x), w)))(qkv)
+            .dataSync(),
+        ];
+      });
+      // The kernels on a shared arena: one thread (kernels), then the pairs split over two (parallel).
+      const arena = new SimdArena(
+        arenaFloats([b * t * 3 * d, b * t * d, b * heads * t * t, 2 * scratch, b * t * d, b * t * 3 * d]),
+        {
+          helper: true,
+        },
+      );
+      expect(await arena.helperReady()).toBe(true);
+      const [x, out, probs, work, dy, grad] = [
+        b * t * 3 * d,
+        b * t * d,
+        b * heads * t * t,
+        2 * scratch,
+        b * t * d,
+        b * t * 3 * d,
+      ].map((n) => arena.alloc(n));
+      x.view.set(qkv.dataSync());
+      dy.view.set(w.dataSync());
+      const run = (k: ParallelKernels) => {
+        k.attnFwd(x.offset, out.offset, probs.offset, work.offset, 0, b * heads, t, heads, d);
+        k.attnBwd(x.offset, dy.offset, grad.offset, probs.offset, work.offset, 0, b * heads, t, heads, d);
+        return [out.view.slice(), grad.view.slice()];
+      };
+      const [hostOut, hostGrad] = run(arena.kernels);
+      const [splitOut, splitGrad] = run(arena.parallel);
+      arena.dispose();
+      expect(Array.from(splitOut)).toEqual(Array.from(hostOut));
+      expect(Array.from(splitGrad)).toEqual(Array.from(hostGrad));
+      const worst = (a: ArrayLike<number>, e: ArrayLike<number>) =>
+        Math.max(...Array.from(a, (x, i) => Math.abs(x - e[i])));
+      expect(hostOut.length).toBe(b * t * d);
+      expect(worst(hostOut, refOut)).toBeLessThan(1e-5);
+      expect(hostGrad.length).toBe(b * t * 3 * d);
+      expect(worst(hostGrad, refGrad)).toBeLessThan(1e-5);
+      // The first query sees only itself: its output is its own value vector.
+      for (let c = 0; c < d; c++) expect(hostOut[c]).toBeCloseTo(qkv.dataSync()[2 * d + c], 6);
+      tf.dispose([qkv, w]);
+    },
+  );
 });
 
 describe('host trunk op', () => {

@@ -303,6 +303,46 @@ describe('WebAssembly SIMD kernels of the host MLP passes', () => {
     shared.dispose();
   });
 
+  it('the strided products work on blocks of wider matrices: the dense numbers, nothing outside written', () => {
+    const k = arena.kernels;
+    const [rows, cols, inner] = [6, 8, 5];
+    const [lda, ldb, ldc] = [11, 13, 10];
+    // a [rows, inner] (or [inner, rows] for TN) inside a [.., lda]; b likewise inside [.., ldb].
+    const wideA = arena.alloc(16 * lda);
+    const wideB = arena.alloc(16 * ldb);
+    const wideOut = arena.alloc(rows * ldc);
+    fill(wideA.view, 0.3);
+    fill(wideB.view, 1.1);
+    const dense = (wide: Float32Array, ld: number, r: number, c: number) => {
+      const m = arena.alloc(r * c);
+      for (let i = 0; i < r; i++) m.view.set(wide.subarray(i * ld, i * ld + c), i * c);
+      return m;
+    };
+    const cases = [
+      ['mm', [rows, inner], [cols, inner]],
+      ['mmNN', [rows, inner], [inner, cols]],
+      ['mmTN', [inner, rows], [inner, cols]],
+    ] as const;
+    for (const [name, [ar, ac], [br, bc]] of cases) {
+      const [a, b, out] = [
+        dense(wideA.view, lda, ar, ac),
+        dense(wideB.view, ldb, br, bc),
+        arena.alloc(rows * cols),
+      ];
+      if (name === 'mmTN') k.mmTN(a.offset, rows, b.offset, cols, inner, out.offset, rows);
+      else k[name](a.offset, rows, b.offset, cols, inner, out.offset);
+      wideOut.view.fill(7);
+      const strided = k[`${name}Strided`];
+      strided(wideA.offset, rows, wideB.offset, cols, inner, wideOut.offset, lda, ldb, ldc);
+      for (let r = 0; r < rows; r++) {
+        expect(Array.from(wideOut.view.subarray(r * ldc, r * ldc + cols))).toEqual(
+          Array.from(out.view.subarray(r * cols, (r + 1) * cols)),
+        );
+        expect(Array.from(wideOut.view.subarray(r * ldc + cols, (r + 1) * ldc))).toEqual([7, 7]);
+      }
+    }
+  });
+
   it('transpose', () => {
     const m = arena.alloc(6);
     const out = arena.alloc(6);

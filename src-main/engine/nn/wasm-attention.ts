@@ -10,9 +10,9 @@
  * outputs [B*T, d], probabilities [B*heads, T, T] (kept by the forward pass for the backward pass).
  * exp is Cephes' expf (range reduction by ln 2, degree-6 polynomial, within ~2 ulp of float32 exp).
  */
-import { F32, F32X4_MUL, F32X4_SPLAT, Fn, I32, I32_LT_S } from './wasm-asm.ts';
+import { F32, F32X4_MUL, F32X4_SPLAT, Fn, I32, I32_LT_S, V128 } from './wasm-asm.ts';
 
-/** The module's indices of the products the attention calls. */
+/** The module's indices of the strided products the attention calls (wasm-simd.ts: mmStrided, ...). */
 export interface ProductIndices {
   mm: number;
   mmNN: number;
@@ -20,31 +20,137 @@ export interface ProductIndices {
 }
 
 const [F32_ADD, F32_SUB, F32_MUL, F32_DIV, F32_MAX] = [0x92, 0x93, 0x94, 0x95, 0x97];
-const [I32_DIV_U, I32_REM_U, I32_SHL, I32_LE_S] = [0x6e, 0x70, 0x74, 0x4c];
+const [I32_SUB, I32_DIV_U, I32_REM_U, I32_SHL, I32_LE_S] = [0x6b, 0x6e, 0x70, 0x74, 0x4c];
 
-/** Expects x (<= 0 here: scores minus their row maximum) on the stack; leaves exp(x). Locals ex, en. */
-function emitExp(f: Fn): void {
-  f.f32(-87.33654).op(F32_MAX).set('ex');
+/** The float ops of one lane shape: scalar f32, or four f32 lanes (the same IEEE operations lane by lane). */
+interface Lanes {
+  constant: (f: Fn, v: number) => void;
+  load: (f: Fn) => void;
+  store: (f: Fn) => void;
+  add: number[];
+  sub: number[];
+  mul: number[];
+  max: number[];
+  nearest: number[];
+  /** float -> int (truncating; the same for the small integers here), int + int, int << i32. */
+  toInt: number[];
+  intAdd: number[];
+  intConstant: (f: Fn, v: number) => void;
+  shl: number[];
+  /** Pushes the f32 local `name` (splat to four lanes). */
+  local: (f: Fn, name: string) => void;
+  /** Locals for x and n. */
+  x: string;
+  n: string;
+  width: number;
+}
+
+const SCALAR: Lanes = {
+  constant: (f, v) => f.f32(v),
+  load: (f) => f.f32Load(),
+  store: (f) => f.f32Store(),
+  add: [F32_ADD],
+  sub: [F32_SUB],
+  mul: [F32_MUL],
+  max: [F32_MAX],
+  nearest: [0x90],
+  toInt: [0xa8],
+  intAdd: [0x6a],
+  intConstant: (f, v) => f.i32(v),
+  shl: [I32_SHL],
+  local: (f, name) => f.get(name),
+  x: 'ex',
+  n: 'en',
+  width: 1,
+};
+
+const VECTOR: Lanes = {
+  constant: (f, v) => f.f32(v).op(...F32X4_SPLAT),
+  load: (f) => f.v128Load(),
+  store: (f) => f.v128Store(),
+  add: [0xfd, 0xe4, 0x01],
+  sub: [0xfd, 0xe5, 0x01],
+  mul: F32X4_MUL,
+  max: [0xfd, 0xe9, 0x01],
+  nearest: [0xfd, 0x6a],
+  toInt: [0xfd, 0xf8, 0x01], // i32x4.trunc_sat_f32x4_s
+  intAdd: [0xfd, 0xae, 0x01],
+  intConstant: (f, v) => f.i32(v).op(0xfd, 0x11), // i32x4.splat
+  shl: [0xfd, 0xab, 0x01],
+  local: (f, name) => f.get(name).op(...F32X4_SPLAT),
+  x: 'vex',
+  n: 'ven',
+  width: 4,
+};
+
+/**
+ * Expects x (<= 0 here: scores minus their row maximum) on the stack; leaves exp(x). Scalar or four lanes
+ * at a time with the same operations in the same order, so both give the same bits.
+ */
+function emitExp(f: Fn, l: Lanes): void {
+  const { x, n } = l;
+  l.constant(f, -87.33654);
+  f.op(...l.max).set(x);
   // n = round(x log2 e); x -= n ln 2 (in two parts, exactly representable high part first)
-  f.get('ex').f32(Math.LOG2E).op(F32_MUL).op(0x90).set('en'); // f32.nearest
-  f.get('ex').get('en').f32(0.693359375).op(F32_MUL).op(F32_SUB);
-  f.get('en').f32(-2.1219444e-4).op(F32_MUL).op(F32_SUB).set('ex');
+  f.get(x);
+  l.constant(f, Math.LOG2E);
+  f.op(...l.mul, ...l.nearest).set(n);
+  f.get(x).get(n);
+  l.constant(f, 0.693359375);
+  f.op(...l.mul, ...l.sub);
+  f.get(n);
+  l.constant(f, -2.1219444e-4);
+  f.op(...l.mul, ...l.sub).set(x);
   // p(x) = ((((c5 x + c4) x + c3) x + c2) x + c1) x + c0, then p x^2 + x + 1
   const c = [
     5.0000001201e-1, 1.6666665459e-1, 4.1665795894e-2, 8.3334519073e-3, 1.3981999507e-3, 1.98756915e-4,
   ];
-  f.f32(c[5]);
-  for (let i = 4; i >= 0; i--) f.get('ex').op(F32_MUL).f32(c[i]).op(F32_ADD);
-  f.get('ex').get('ex').op(F32_MUL).op(F32_MUL).get('ex').op(F32_ADD).f32(1).op(F32_ADD);
+  l.constant(f, c[5]);
+  for (let i = 4; i >= 0; i--) {
+    f.get(x).op(...l.mul);
+    l.constant(f, c[i]);
+    f.op(...l.add);
+  }
+  f.get(x)
+    .get(x)
+    .op(...l.mul, ...l.mul)
+    .get(x)
+    .op(...l.add);
+  l.constant(f, 1);
+  f.op(...l.add);
   // times 2^n, built from the exponent bits
-  f.get('en').op(0xa8).i32(127).add().i32(23).op(I32_SHL).op(0xbe).op(F32_MUL);
+  f.get(n).op(...l.toInt);
+  l.intConstant(f, 127);
+  f.op(...l.intAdd)
+    .i32(23)
+    .op(...l.shl);
+  if (l.width === 1) f.op(0xbe); // f32.reinterpret_i32 (a v128 needs none)
+  f.op(...l.mul);
 }
 
 /** Common parameters and locals of both kernels; `pair` loop over [p0, p1) with row, head, pointers. */
 function pairs(f: Fn, body: () => void): void {
-  for (const n of ['p', 'row', 'head', 'dh', 'd3', 'i', 'j', 'c', 'src', 'dst', 'pp', 'pr', 'vecBytes', 'tt'])
+  for (const n of [
+    'p',
+    'row',
+    'head',
+    'dh',
+    'd3',
+    'i',
+    'j',
+    'c',
+    'src',
+    'dst',
+    'pp',
+    'pr',
+    'vecBytes',
+    'tt',
+    'i0',
+    'i1',
+  ])
     f.local(n, I32);
   for (const n of ['scale', 'm', 'sum', 'ex', 'en', 'x']) f.local(n, F32);
+  for (const n of ['vex', 'ven', 'vm']) f.local(n, V128);
   f.get('d').get('heads').op(I32_DIV_U).set('dh');
   f.get('d').i32(3).mul().set('d3');
   f.get('dh').i32(4).mul().set('vecBytes');
@@ -123,6 +229,44 @@ function product(f: Fn, index: number, ...args: Push[]): void {
   f.call(index);
 }
 
+/** base + row * stride floats (byte address). */
+const at =
+  (base: Push, row: Push, stride: Push): Push =>
+  (g) => {
+    base(g);
+    row(g);
+    stride(g);
+    g.mul().i32(4).mul().add();
+  };
+const [I0, I1] = [local('i0'), local('i1')];
+const ONE: Push = (g) => g.i32(1);
+/** Rows in the block (i1 - i0), and rows from the block's first to the last of the sequence (t - i0). */
+const BLOCK_ROWS: Push = (g) => g.get('i1').get('i0').op(I32_SUB);
+const ROWS_FROM_BLOCK: Push = (g) => g.get('t').get('i0').op(I32_SUB);
+
+/** Rows per causal block: each block's products stop at its last row's keys (about half of t^2 work). */
+const CAUSAL_BLOCK = 16;
+
+/**
+ * for (i0 = 0; i0 < t; i0 += CAUSAL_BLOCK) body with i1 = min(i0 + CAUSAL_BLOCK, t). Query row i only sees
+ * keys j <= i, so the products of a block of rows need keys up to i1 only, and the gradients of keys from
+ * i0 only: the entries they skip are zeros (or masked), and leaving exact zeros out of a sum changes no
+ * bit, so blocked and whole products give the same numbers.
+ */
+function causalBlocks(f: Fn, body: () => void): void {
+  f.i32(0).set('i0');
+  f.whileLoop(
+    (g) => g.get('i0').get('t').op(I32_LT_S),
+    (g) => {
+      g.get('i0').i32(CAUSAL_BLOCK).add().get('t');
+      g.get('i0').i32(CAUSAL_BLOCK).add().get('t').op(I32_LT_S);
+      g.op(0x1b).set('i1'); // select: min(i0 + block, t)
+      body();
+      g.get('i1').set('i0');
+    },
+  );
+}
+
 /** Head h's queries (scaled by 1/sqrt(d_h)), keys and values of sequence `row` into the scratch slots. */
 function gatherQkv(f: Fn, q: Push, k: Push, v: Push): void {
   const width = local('d3');
@@ -143,34 +287,60 @@ export function attentionForwardFn(products: ProductIndices): Fn {
   const [q, k, v, o] = [slot(0), slot(1), slot(2), slot(3)];
   pairs(f, () => {
     gatherQkv(f, q, k, v);
-    // S = q' K^T into the pair's probabilities, then the causal softmax row by row.
-    product(f, products.mm, q, T, k, T, DH, local('pp'));
+    // S = q' K^T into the pair's probabilities (per block of rows, keys up to its last row), then the
+    // causal softmax row by row.
+    const pp = local('pp');
+    causalBlocks(f, () =>
+      product(f, products.mm, at(q, I0, DH), BLOCK_ROWS, k, I1, DH, at(pp, I0, T), DH, DH, T),
+    );
     f.i32(0).set('i');
     f.whileLoop(
       (g) => g.get('i').get('t').op(I32_LT_S),
       (g) => {
         g.get('pp').get('i').get('t').mul().i32(4).mul().add().set('pr');
         g.f32(Number.NEGATIVE_INFINITY).set('m');
-        forKeys(g, (h) => h.get('m').get('pr').get('j').i32(4).mul().add().f32Load().op(F32_MAX).set('m'));
-        g.f32(0).set('sum');
-        forKeys(g, (h) => {
-          h.get('pr').get('j').i32(4).mul().add(); // the store's address
-          h.get('pr').get('j').i32(4).mul().add().f32Load().get('m').op(F32_SUB);
-          emitExp(h);
-          h.set('x').get('x').f32Store();
-          h.get('sum').get('x').op(F32_ADD).set('sum');
+        // m = max of the row's scores (in fours into vm, then its lanes: max is exact in any order)
+        g.f32(Number.NEGATIVE_INFINITY)
+          .op(...F32X4_SPLAT)
+          .set('vm');
+        forKeysInFours(g, (h, l) => {
+          const acc = l.width === 1 ? 'm' : 'vm';
+          h.get(acc).get('pr').get('j').i32(4).mul().add();
+          l.load(h);
+          h.op(...l.max).set(acc);
         });
-        g.f32(1).get('sum').op(F32_DIV).set('sum');
-        forKeys(g, (h) => {
+        for (let lane = 0; lane < 4; lane++) g.get('m').get('vm').op(0xfd, 0x1f, lane, F32_MAX).set('m');
+        // P = exp(S - m) in fours, summed in order, then scaled by 1 / sum in fours.
+        forKeysInFours(g, (h, l) => {
+          h.get('pr').get('j').i32(4).mul().add(); // the store's address
           h.get('pr').get('j').i32(4).mul().add();
-          h.get('pr').get('j').i32(4).mul().add().f32Load().get('sum').op(F32_MUL).f32Store();
+          l.load(h);
+          l.local(h, 'm');
+          h.op(...l.sub);
+          emitExp(h, l);
+          l.store(h);
+        });
+        g.f32(0).set('sum');
+        forKeys(g, (h) =>
+          h.get('sum').get('pr').get('j').i32(4).mul().add().f32Load().op(F32_ADD).set('sum'),
+        );
+        g.f32(1).get('sum').op(F32_DIV).set('sum');
+        forKeysInFours(g, (h, l) => {
+          h.get('pr').get('j').i32(4).mul().add();
+          h.get('pr').get('j').i32(4).mul().add();
+          l.load(h);
+          l.local(h, 'sum');
+          h.op(...l.mul);
+          l.store(h);
         });
         zeroAbove(g);
         g.bump('i', 1);
       },
     );
     // O = P V, scattered into the merged heads.
-    product(f, products.mmNN, local('pp'), T, v, DH, T, o);
+    causalBlocks(f, () =>
+      product(f, products.mmNN, at(pp, I0, T), BLOCK_ROWS, v, DH, I1, at(o, I0, DH), T, DH, DH),
+    );
     copyRows(
       f,
       'out',
@@ -195,16 +365,39 @@ function forKeys(f: Fn, body: (g: Fn) => void): void {
   );
 }
 
-/** Row `pr`'s entries i+1..t-1 (the future keys) set to 0. */
-function zeroAbove(f: Fn): void {
-  f.get('i').i32(1).add().set('j');
+/** for (j = 0; j <= i; ) body: four keys at a time (vector lanes) while four remain, then one at a time. */
+function forKeysInFours(f: Fn, body: (g: Fn, l: Lanes) => void): void {
+  f.i32(0).set('j');
   f.whileLoop(
-    (g) => g.get('j').get('t').op(I32_LT_S),
+    (g) => g.get('j').i32(3).add().get('i').op(I32_LE_S),
     (g) => {
-      g.get('pr').get('j').i32(4).mul().add().f32(0).f32Store();
+      body(g, VECTOR);
+      g.bump('j', 4);
+    },
+  );
+  f.whileLoop(
+    (g) => g.get('j').get('i').op(I32_LE_S),
+    (g) => {
+      body(g, SCALAR);
       g.bump('j', 1);
     },
   );
+}
+
+/** Row `pr`'s entries i+1..t-1 (the future keys) set to 0. */
+function zeroAbove(f: Fn): void {
+  f.get('i').i32(1).add().set('j');
+  const zeros = (g: Fn, l: Lanes, more: (h: Fn) => void) =>
+    g.whileLoop(more, (h) => {
+      h.get('pr').get('j').i32(4).mul().add();
+      l.constant(h, 0);
+      l.store(h);
+      h.bump('j', l.width);
+    });
+  // One at a time up to a multiple of four, then fours, then the rest.
+  zeros(f, SCALAR, (g) => g.get('j').i32(3).op(0x71).i32(0).op(0x47).get('j').get('t').op(I32_LT_S).op(0x71));
+  zeros(f, VECTOR, (g) => g.get('j').i32(3).add().get('t').op(I32_LT_S));
+  zeros(f, SCALAR, (g) => g.get('j').get('t').op(I32_LT_S));
 }
 
 /**
@@ -227,10 +420,27 @@ export function attentionBackwardFn(products: ProductIndices): Fn {
   pairs(f, () => {
     gatherQkv(f, q, k, v);
     copyRows(f, 'dy', local('d'), ZERO, dO, true);
-    // dV = P^T dO
-    product(f, products.mmTN, local('pp'), T, dO, DH, T, dv, T);
+    const pp = local('pp');
+    // dV = P^T dO: key rows i0..i1 take queries from i0 on.
+    causalBlocks(f, () =>
+      product(
+        f,
+        products.mmTN,
+        at(at(pp, I0, T), I0, ONE),
+        BLOCK_ROWS,
+        at(dO, I0, DH),
+        DH,
+        ROWS_FROM_BLOCK,
+        at(dv, I0, DH),
+        T,
+        DH,
+        DH,
+      ),
+    );
     // dP = dO V^T into dS's place, then dS = P . (dP - rowsum(P . dP)) row by row.
-    product(f, products.mm, dO, T, v, T, DH, ds);
+    causalBlocks(f, () =>
+      product(f, products.mm, at(dO, I0, DH), BLOCK_ROWS, v, I1, DH, at(ds, I0, T), DH, DH, T),
+    );
     f.i32(0).set('i');
     f.whileLoop(
       (g) => g.get('i').get('t').op(I32_LT_S),
@@ -245,19 +455,39 @@ export function attentionBackwardFn(products: ProductIndices): Fn {
           h.get('pr').get('j').i32(4).mul().add().f32Load();
           h.op(F32_MUL, F32_ADD).set('sum');
         });
-        forKeys(g, (h) => {
+        forKeysInFours(g, (h, l) => {
           h.get('pr').get('j').i32(4).mul().add(); // the store's address
-          h.get('src').get('j').i32(4).mul().add().f32Load();
-          h.get('pr').get('j').i32(4).mul().add().f32Load().get('sum').op(F32_SUB);
-          h.op(F32_MUL).f32Store();
+          h.get('src').get('j').i32(4).mul().add();
+          l.load(h);
+          h.get('pr').get('j').i32(4).mul().add();
+          l.load(h);
+          l.local(h, 'sum');
+          h.op(...l.sub, ...l.mul);
+          l.store(h);
         });
         zeroAbove(g);
         g.bump('i', 1);
       },
     );
     // dQ' = dS K (scaled on the way out: dQ = dQ' / sqrt(d_h)); dK = dS^T q'
-    product(f, products.mmNN, ds, T, k, DH, T, dq);
-    product(f, products.mmTN, ds, T, q, DH, T, dk, T);
+    causalBlocks(f, () =>
+      product(f, products.mmNN, at(ds, I0, T), BLOCK_ROWS, k, DH, I1, at(dq, I0, DH), T, DH, DH),
+    );
+    causalBlocks(f, () =>
+      product(
+        f,
+        products.mmTN,
+        at(at(ds, I0, T), I0, ONE),
+        BLOCK_ROWS,
+        at(q, I0, DH),
+        DH,
+        ROWS_FROM_BLOCK,
+        at(dk, I0, DH),
+        T,
+        DH,
+        DH,
+      ),
+    );
     copyRows(f, 'grad', local('d3'), ZERO, dq, false, true);
     copyRows(f, 'grad', local('d3'), local('d'), dk, false);
     copyRows(f, 'grad', local('d3'), (g) => g.get('d').i32(2).mul(), dv, false);

@@ -59,24 +59,30 @@ function multiplyAccumulate(g: Fn, fused: boolean, acc: string, x: string, y: st
       .set(acc);
 }
 
+/** The products' leading parameters; the strided forms add lda, ldb, ldc (row strides in floats). */
+const PRODUCT_PARAMS = ['a', 'rows', 'b', 'cols', 'inner', 'out'];
+
 /** Register block of the multiply: rows x columns of the output per inner loop. */
 const ROW_BLOCK = 4;
 const COL_BLOCK = 2;
 
 /**
- * mm(a, rows, b, cols, inner, out): out[r, c] = sum_k a[r, k] b[c, k] (all row-major float32, byte
- * offsets). Rows and columns in ROW_BLOCK x COL_BLOCK blocks (tails one at a time), k in f32x4 lanes with a scalar tail;
- * each lane sum is reduced in a fixed order, so results are deterministic.
+ * mmStrided(a, rows, b, cols, inner, out, lda, ldb, ldc): out[r, c] = sum_k a[r, k] b[c, k] (float32, byte
+ * offsets; lda, ldb, ldc the row strides in floats). Rows and columns in ROW_BLOCK x COL_BLOCK blocks (tails
+ * one at a time), k in f32x4 lanes with a scalar tail; each lane sum is reduced in a fixed order, so results
+ * are deterministic.
  */
 function matMulTransposedFn(fused: boolean): Fn {
-  const f = new Fn('mm', ['a', 'rows', 'b', 'cols', 'inner', 'out']);
-  for (const n of ['r', 'c', 'kb', 'rowBytes', 'vecBytes']) f.local(n, I32);
+  const f = new Fn('mmStrided', [...PRODUCT_PARAMS, 'lda', 'ldb', 'ldc']);
+  for (const n of ['r', 'c', 'kb', 'innerBytes', 'vecBytes', 'aRow', 'bRow']) f.local(n, I32);
   for (let i = 0; i < ROW_BLOCK; i++) f.local(`pa${i}`, I32).local(`x${i}`, V128);
   for (let j = 0; j < COL_BLOCK; j++) f.local(`pb${j}`, I32).local(`y${j}`, V128);
   for (let i = 0; i < ROW_BLOCK; i++)
     for (let j = 0; j < COL_BLOCK; j++) f.local(`s${i}${j}`, F32).local(`acc${i}${j}`, V128);
-  f.get('inner').i32(4).mul().set('rowBytes');
+  f.get('inner').i32(4).mul().set('innerBytes');
   f.get('inner').i32(-4).op(0x71).i32(4).mul().set('vecBytes'); // (inner & ~3) * 4
+  f.get('lda').i32(4).mul().set('aRow');
+  f.get('ldb').i32(4).mul().set('bRow');
 
   /** s_ij = ((lane0 + lane1) + lane2) + lane3 of acc_ij. */
   const reduceLanes = (i: number, j: number) => {
@@ -107,7 +113,7 @@ function matMulTransposedFn(fused: boolean): Fn {
     );
     for (const [i, j] of pairs) reduceLanes(i, j);
     f.whileLoop(
-      (g) => g.get('kb').get('rowBytes').op(I32_LT_S),
+      (g) => g.get('kb').get('innerBytes').op(I32_LT_S),
       (g) => {
         for (const [i, j] of pairs) {
           g.get(`s${i}${j}`);
@@ -120,23 +126,23 @@ function matMulTransposedFn(fused: boolean): Fn {
     );
     for (const [i, j] of pairs) {
       // out + ((r + i) * cols + c + j) * 4
-      f.get('out').get('r').i32(i).add().get('cols').mul().get('c').add().i32(j).add().i32(4).mul().add();
+      f.get('out').get('r').i32(i).add().get('ldc').mul().get('c').add().i32(j).add().i32(4).mul().add();
       f.get(`s${i}${j}`).f32Store();
     }
   };
   const rowPointers = (rb: number) => {
-    f.get('a').get('r').get('rowBytes').mul().add().set('pa0');
+    f.get('a').get('r').get('aRow').mul().add().set('pa0');
     for (let i = 1; i < rb; i++)
       f.get(`pa${i - 1}`)
-        .get('rowBytes')
+        .get('aRow')
         .add()
         .set(`pa${i}`);
   };
   const colPointers = (cb: number) => {
-    f.get('b').get('c').get('rowBytes').mul().add().set('pb0');
+    f.get('b').get('c').get('bRow').mul().add().set('pb0');
     for (let j = 1; j < cb; j++)
       f.get(`pb${j - 1}`)
-        .get('rowBytes')
+        .get('bRow')
         .add()
         .set(`pb${j}`);
   };
@@ -161,9 +167,10 @@ const NN_VECTORS = 4;
 const NN_K_CHUNK = 128;
 
 /**
- * mmNN(a, rows, b, cols, inner, out): out[r, c] = sum_k a[r, k] b[k, c] (row-major float32, byte offsets;
- * cols a multiple of 4). mmTN(a, rows, b, cols, inner, out, lda) reads a stored [inner, lda] (lda >= rows:
- * the output rows may be a block of a wider product): out[r, c] = sum_k a[k, r] b[k, c].
+ * mmNNStrided(a, rows, b, cols, inner, out, lda, ldb, ldc): out[r, c] = sum_k a[r, k] b[k, c] (float32, byte
+ * offsets; lda, ldb, ldc the row strides in floats; cols a multiple of 4). mmTNStrided(same parameters)
+ * reads a stored [inner, lda] (lda >= rows: the output rows may be a block of a wider product):
+ * out[r, c] = sum_k a[k, r] b[k, c].
  * NN_ROWS x NN_VECTORS blocks of the output (tails one row / one vector at a time): each step of k loads
  * the block's b vectors once, splats each row's a[r, k], and multiplies every pair. k runs in chunks of
  * NN_K_CHUNK over every block (a weight gradient sums over thousands of rows: unchunked, each output block
@@ -171,25 +178,22 @@ const NN_K_CHUNK = 128;
  * so every sum still runs over k in order, the same numbers as one pass (deterministic).
  */
 function matMulFn(transposeA: boolean, fused: boolean): Fn {
-  const params = ['a', 'rows', 'b', 'cols', 'inner', 'out'];
-  const f = new Fn(transposeA ? 'mmTN' : 'mmNN', transposeA ? [...params, 'lda'] : params);
-  for (const n of ['r', 'c', 'k', 'k0', 'kEnd', 'pb', 'po', 'colBytes', 'rowBytes', 'aStep', 'aRow'])
-    f.local(n, I32);
+  const f = new Fn(transposeA ? 'mmTNStrided' : 'mmNNStrided', [...PRODUCT_PARAMS, 'lda', 'ldb', 'ldc']);
+  for (const n of ['r', 'c', 'k', 'k0', 'kEnd', 'pb', 'po', 'colBytes', 'aStep', 'aRow']) f.local(n, I32);
   for (let i = 0; i < NN_ROWS; i++) f.local(`pa${i}`, I32).local(`s${i}`, V128);
   for (let j = 0; j < NN_VECTORS; j++) f.local(`y${j}`, V128);
   for (let i = 0; i < NN_ROWS; i++) for (let j = 0; j < NN_VECTORS; j++) f.local(`acc${i}${j}`, V128);
-  f.get('cols').i32(4).mul().set('colBytes');
-  f.get('inner').i32(4).mul().set('rowBytes');
+  f.get('ldb').i32(4).mul().set('colBytes');
   // Walking a along k: the next element of a row, or (transposed) the next row; a's rows r, r+1 apart by aRow.
   if (transposeA) {
     f.get('lda').i32(4).mul().set('aStep');
     f.i32(4).set('aRow');
   } else {
     f.i32(4).set('aStep');
-    f.get('rowBytes').set('aRow');
+    f.get('lda').i32(4).mul().set('aRow');
   }
   const outRow = (i: number) =>
-    f.get('out').get('r').i32(i).add().get('cols').mul().get('c').add().i32(4).mul().add().set('po');
+    f.get('out').get('r').i32(i).add().get('ldc').mul().get('c').add().i32(4).mul().add().set('po');
   const block = (rb: number, vectors: number) => {
     // The partial sums of the earlier chunks, or zeros in the first (typed select on k0 != 0).
     for (let i = 0; i < rb; i++) {
@@ -252,6 +256,20 @@ function matMulFn(transposeA: boolean, fused: boolean): Fn {
     },
   );
   return f;
+}
+
+/**
+ * The dense products, calling their strided forms (module function `index`): mm(a, rows, b, cols, inner,
+ * out) with lda = ldb = inner, ldc = cols; mmNN(same) with lda = inner, ldb = ldc = cols; mmTN(same, lda)
+ * with ldb = ldc = cols.
+ */
+function denseProductFn(name: 'mm' | 'mmNN' | 'mmTN', index: number): Fn {
+  const f = new Fn(name, name === 'mmTN' ? [...PRODUCT_PARAMS, 'lda'] : PRODUCT_PARAMS);
+  for (const p of PRODUCT_PARAMS) f.get(p);
+  f.get(name === 'mmTN' ? 'lda' : 'inner');
+  f.get(name === 'mm' ? 'inner' : 'cols');
+  f.get('cols');
+  return f.call(index);
 }
 
 /**
@@ -533,11 +551,18 @@ function geluGradFn(): Fn {
   return f;
 }
 
+/** a, rows, b, cols, inner, out, lda, ldb, ldc. */
+type StridedProductArgs = [number, number, number, number, number, number, number, number, number];
+
 /** The kernels' raw entry points: every pointer a byte offset into the arena's memory. */
 export interface Kernels {
   mm(a: number, rows: number, b: number, cols: number, inner: number, out: number): void;
   mmNN(a: number, rows: number, b: number, cols: number, inner: number, out: number): void;
   mmTN(a: number, rows: number, b: number, cols: number, inner: number, out: number, lda: number): void;
+  /** The products on blocks of wider matrices: lda, ldb, ldc are the row strides in floats. */
+  mmStrided(...args: StridedProductArgs): void;
+  mmNNStrided(...args: StridedProductArgs): void;
+  mmTNStrided(...args: StridedProductArgs): void;
   biasAct(z: number, rows: number, cols: number, bias: number, act: number): void;
   actGrad(d: number, h: number, n: number, act: number): void;
   transpose(m: number, rows: number, cols: number, out: number): void;
@@ -631,10 +656,13 @@ function simdModule(shared: boolean, fused: boolean): WebAssembly.Module {
   module = new WebAssembly.Module(
     assemble(
       [
-        // The attention kernels call the products by these indices (0, 1, 2).
+        // The strided products at these indices (0, 1, 2): the attention kernels and the dense forms call them.
         matMulTransposedFn(fused),
         matMulFn(false, fused),
         matMulFn(true, fused),
+        denseProductFn('mm', PRODUCTS.mm),
+        denseProductFn('mmNN', PRODUCTS.mmNN),
+        denseProductFn('mmTN', PRODUCTS.mmTN),
         biasActFn(),
         actGradFn(),
         transposeFn(),
