@@ -343,6 +343,45 @@ describe('WebAssembly SIMD kernels of the host MLP passes', () => {
     }
   });
 
+  it('products of packed panels give the plain products’ numbers exactly, on one thread or two', async () => {
+    const shared = new SimdArena(2_000_000, { helper: true });
+    expect(await shared.helperReady()).toBe(true);
+    // cols = 4 full panels and a narrower one; inner * cols over the packing's split threshold.
+    const [rows, cols, inner] = [203, 68, 300];
+    const [a, at, b, plain, packedOut] = [
+      rows * inner,
+      inner * rows,
+      inner * cols,
+      rows * cols,
+      rows * cols,
+    ].map((n) => shared.alloc(n));
+    const [panels, panels2] = [shared.alloc(inner * cols), shared.alloc(inner * cols)];
+    fill(a.view, 0.4);
+    fill(at.view, 1.3);
+    fill(b.view, 2.1);
+    shared.kernels.packPanels(b.offset, cols, inner, cols, panels.offset);
+    shared.parallel.packPanels(b.offset, cols, inner, cols, panels2.offset);
+    expect(Array.from(panels2.view)).toEqual(Array.from(panels.view));
+    // Panel 1 holds columns 16..31, row k at 16 k; the last panel (columns 64..67) rows of 4.
+    expect(panels.view[inner * 16 + 16 * 5 + 3]).toBe(b.view[5 * cols + 16 + 3]);
+    expect(panels.view[inner * 64 + 4 * 7 + 2]).toBe(b.view[7 * cols + 64 + 2]);
+    shared.kernels.mmNN(a.offset, rows, b.offset, cols, inner, plain.offset);
+    for (const k of [shared.kernels, shared.parallel]) {
+      packedOut.view.fill(0);
+      k.mmNNPacked(a.offset, rows, panels.offset, cols, inner, packedOut.offset, inner);
+      expect(Array.from(packedOut.view)).toEqual(Array.from(plain.view));
+    }
+    // a read as [inner, rows] (lda = rows), the product of its first rows - 3 columns.
+    plain.view.fill(0);
+    shared.kernels.mmTN(at.offset, rows - 3, b.offset, cols, inner, plain.offset, rows);
+    for (const k of [shared.kernels, shared.parallel]) {
+      packedOut.view.fill(0);
+      k.mmTNPacked(at.offset, rows - 3, panels.offset, cols, inner, packedOut.offset, rows);
+      expect(Array.from(packedOut.view)).toEqual(Array.from(plain.view));
+    }
+    shared.dispose();
+  });
+
   it('transpose', () => {
     const m = arena.alloc(6);
     const out = arena.alloc(6);

@@ -113,8 +113,24 @@ function tapeLayout(rows: number, shape: TransformerShape, paramSizes: number[])
   const probs = r * shape.heads * shape.context;
   const blockSizes = [r * d, r, r, r * d, 3 * r * d, r * d, r * d, r, r, r * d, 4 * r * d, 4 * r * d, probs];
   const attention = 2 * attentionScratchFloats(shape.context, d / shape.heads);
-  // out, meanF, rstdF, hidden, ones, zeros, g, dAct, dLn, dAtt, dQkv, attention (the Tape's fields)
-  const restSizes = [r * d, r, r, r * d, r, 4 * d, r * d, 4 * r * d, r * d, r * d, 3 * r * d, attention];
+  // out, meanF, rstdF, hidden, ones, zeros, g, dAct, dLn, dAtt, dQkv, attention, panels (the Tape's fields);
+  // panels: the largest b packed: a weight gradient's dy [r, 4d], or a weight [d, 4d] / [4d, d].
+  const panels = Math.max(r, d) * 4 * d;
+  const restSizes = [
+    r * d,
+    r,
+    r,
+    r * d,
+    r,
+    4 * d,
+    r * d,
+    4 * r * d,
+    r * d,
+    r * d,
+    3 * r * d,
+    attention,
+    panels,
+  ];
   const blocks = Array.from({ length: shape.layers }, () => blockSizes).flat();
   return { blockSizes, restSizes, sizes: [...paramSizes, ...paramSizes, ...blocks, ...restSizes] };
 }
@@ -140,6 +156,7 @@ class Tape {
   readonly dAtt: SimdBuffer; // [R, d]
   readonly dQkv: SimdBuffer; // [R, 3d]
   readonly attention: SimdBuffer; // the attention kernels' scratch, for two threads
+  readonly panels: SimdBuffer; // the b of the current large product, packed (wasm-packed.ts)
 
   constructor(
     readonly rows: number,
@@ -170,6 +187,7 @@ class Tape {
       this.dAtt,
       this.dQkv,
       this.attention,
+      this.panels,
     ] = restSizes.map((n) => a.alloc(n));
     this.ones.view.fill(1);
   }
@@ -236,6 +254,12 @@ export class HostTrunk {
     params.forEach((p, i) => {
       tape.params[i].view.set(p);
     });
+    // out = x W ([rows, n] by [n, m]), W packed in panels first.
+    const panels = tape.panels.offset;
+    const linear = (x: SimdBuffer, n: number, w: SimdBuffer, m: number, out: SimdBuffer) => {
+      par.packPanels(w.offset, m, n, m, panels);
+      par.mmNNPacked(x.offset, rows, panels, m, n, out.offset, n);
+    };
     const [tok, pos] = [tape.params[0].view, tape.params[1].view];
     const x0 = tape.blocks.length > 0 ? tape.blocks[0].x.view : tape.out.view;
     for (let r = 0; r < rows; r++) {
@@ -257,7 +281,7 @@ export class HostTrunk {
         rows,
         d,
       );
-      par.mmNN(s.ln1.offset, rows, w.wqkv.offset, 3 * d, d, s.qkv.offset);
+      linear(s.ln1, d, w.wqkv, 3 * d, s.qkv);
       par.biasAct(s.qkv.offset, rows, 3 * d, w.bqkv.offset, ACT_IDENTITY);
       par.attnFwd(
         s.qkv.offset,
@@ -270,7 +294,7 @@ export class HostTrunk {
         heads,
         d,
       );
-      par.mmNN(s.att.offset, rows, w.wo.offset, d, d, s.x1.offset);
+      linear(s.att, d, w.wo, d, s.x1);
       par.biasAct(s.x1.offset, rows, d, w.bo.offset, ACT_IDENTITY);
       addInto(s.x1.view, s.x.view, rows * d);
       par.lnFwd(
@@ -283,7 +307,7 @@ export class HostTrunk {
         rows,
         d,
       );
-      par.mmNN(s.ln2.offset, rows, w.w1.offset, 4 * d, d, s.pre.offset);
+      linear(s.ln2, d, w.w1, 4 * d, s.pre);
       par.biasAct(s.pre.offset, rows, 4 * d, w.b1.offset, ACT_IDENTITY);
       s.act.view.set(s.pre.view.subarray(0, rows * 4 * d));
       par.biasAct(
@@ -293,7 +317,7 @@ export class HostTrunk {
         tape.zeros.offset,
         this.shape.activation === 'relu' ? ACT_RELU : ACT_GELU,
       );
-      par.mmNN(s.act.offset, rows, w.w2.offset, d, 4 * d, next.offset);
+      linear(s.act, 4 * d, w.w2, d, next);
       par.biasAct(next.offset, rows, d, w.b2.offset, ACT_IDENTITY);
       addInto(next.view, s.x1.view, rows * d);
     }
@@ -326,7 +350,8 @@ export class HostTrunk {
       dB: SimdBuffer,
       dx: SimdBuffer,
     ) => {
-      par.mmTN(x.offset, n, dy.offset, m, rows, dW.offset, n);
+      par.packPanels(dy.offset, m, rows, m, tape.panels.offset);
+      par.mmTNPacked(x.offset, n, tape.panels.offset, m, rows, dW.offset, n);
       k.mmNN(tape.ones.offset, 1, dy.offset, m, rows, dB.offset);
       par.mm(dy.offset, rows, w.offset, n, m, dx.offset);
     };

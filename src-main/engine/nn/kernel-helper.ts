@@ -25,6 +25,9 @@ export enum HelperKernel {
   biasAct = 8,
   actGrad = 9,
   geluGrad = 10,
+  packPanels = 11,
+  mmNNPacked = 12,
+  mmTNPacked = 13,
 }
 
 const WORKER_SOURCE = `
@@ -33,6 +36,7 @@ const { module, memory, control } = workerData;
 const k = new WebAssembly.Instance(module, { env: { memory } }).exports;
 const table = [
   k.mm, k.mmNN, k.mmTN, k.attnFwd, k.attnBwd, k.lnFwd, k.lnBwdRows, k.lnBwdCols, k.biasAct, k.actGrad, k.geluGrad,
+  k.packPanels, k.mmNNPacked, k.mmTNPacked,
 ];
 const c = new Int32Array(control);
 Atomics.store(c, 0, 0);

@@ -27,6 +27,7 @@ import {
   V128,
 } from './wasm-asm.ts';
 import { attentionBackwardFn, attentionForwardFn, attentionScratchFloats } from './wasm-attention.ts';
+import { PANEL, packedProductFn, packPanelsFn } from './wasm-packed.ts';
 import {
   layerNormBackwardColumnsFn,
   layerNormBackwardRowsFn,
@@ -559,6 +560,27 @@ export interface Kernels {
   mm(a: number, rows: number, b: number, cols: number, inner: number, out: number): void;
   mmNN(a: number, rows: number, b: number, cols: number, inner: number, out: number): void;
   mmTN(a: number, rows: number, b: number, cols: number, inner: number, out: number, lda: number): void;
+  /** b [inner, cols] (row stride ldb) into column panels at dst (wasm-packed.ts); cols in fours. */
+  packPanels(b: number, ldb: number, inner: number, cols: number, dst: number): void;
+  /** mmNN / mmTN (with lda) of a and the panels `packPanels` made of b: the same numbers. */
+  mmNNPacked(
+    a: number,
+    rows: number,
+    bp: number,
+    cols: number,
+    inner: number,
+    out: number,
+    lda: number,
+  ): void;
+  mmTNPacked(
+    a: number,
+    rows: number,
+    bp: number,
+    cols: number,
+    inner: number,
+    out: number,
+    lda: number,
+  ): void;
   /** The products on blocks of wider matrices: lda, ldb, ldc are the row strides in floats. */
   mmStrided(...args: StridedProductArgs): void;
   mmNNStrided(...args: StridedProductArgs): void;
@@ -672,6 +694,9 @@ function simdModule(shared: boolean, fused: boolean): WebAssembly.Module {
         layerNormForwardFn(),
         layerNormBackwardRowsFn(),
         layerNormBackwardColumnsFn(),
+        packPanelsFn(),
+        packedProductFn('mmNNPacked', PRODUCTS.mmNN),
+        packedProductFn('mmTNPacked', PRODUCTS.mmTN),
       ],
       shared,
     ),
@@ -815,6 +840,9 @@ export type ParallelKernels = Pick<
   | 'mm'
   | 'mmNN'
   | 'mmTN'
+  | 'packPanels'
+  | 'mmNNPacked'
+  | 'mmTNPacked'
   | 'attnFwd'
   | 'attnBwd'
   | 'lnFwd'
@@ -932,6 +960,34 @@ function splitKernels(k: Kernels, helper: KernelHelper): ParallelKernels {
         HelperKernel.lnBwdCols,
         [dy + c, x + c, mean, rstd, dGamma + c, dBeta + c, rows, d, cols - h],
         () => k.lnBwdCols(dy, x, mean, rstd, dGamma, dBeta, rows, d, h),
+      );
+    },
+    // Packing: each thread packs half of the panels (whole panels: they start every PANEL columns).
+    packPanels(b, ldb, inner, cols, dst) {
+      const c = Math.floor(cols / (2 * PANEL)) * PANEL;
+      if (alone(c, inner * cols)) return k.packPanels(b, ldb, inner, cols, dst);
+      helper.run(HelperKernel.packPanels, [b + c * 4, ldb, inner, cols - c, dst + c * inner * 4], () =>
+        k.packPanels(b, ldb, inner, c, dst),
+      );
+    },
+    mmNNPacked(a, rows, bp, cols, inner, out, lda) {
+      if (!big(rows, cols, inner) || !helper.serving())
+        return k.mmNNPacked(a, rows, bp, cols, inner, out, lda);
+      const h = half(rows);
+      helper.run(
+        HelperKernel.mmNNPacked,
+        [a + h * lda * 4, rows - h, bp, cols, inner, out + h * cols * 4, lda],
+        () => k.mmNNPacked(a, h, bp, cols, inner, out, lda),
+      );
+    },
+    mmTNPacked(a, rows, bp, cols, inner, out, lda) {
+      if (!big(rows, cols, inner) || !helper.serving())
+        return k.mmTNPacked(a, rows, bp, cols, inner, out, lda);
+      const h = half(rows);
+      helper.run(
+        HelperKernel.mmTNPacked,
+        [a + h * 4, rows - h, bp, cols, inner, out + h * cols * 4, lda],
+        () => k.mmTNPacked(a, h, bp, cols, inner, out, lda),
       );
     },
   };

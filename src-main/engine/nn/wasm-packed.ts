@@ -1,0 +1,92 @@
+/**
+ * Products with b packed in column panels, for the host trunk's large products (x W forward, x^T dy for
+ * the weight gradients). The plain products walk b's rows for every block of output rows; a row of b is
+ * 1.5-2 kB apart from the next, so the 16 columns a block reads over k sit in a few L1 sets that evict
+ * each other, and b streams from L2 again and again. Packed, each panel of PANEL columns is contiguous
+ * ([k][PANEL] floats: 8 kB per 128 k), stays in L1 while every row block of the output passes over it,
+ * and the loads run in address order.
+ *
+ * packPanels(b, ldb, inner, cols, dst): dst panel p (columns 16p..16p+w-1, w = min(16, cols - 16p)) at
+ * dst + 16p * inner floats, laid out [k][w]. Columns in fours.
+ * mmNNPacked(a, rows, bp, cols, inner, out, lda) and mmTNPacked(same; a stored [inner, lda]): per panel,
+ * the strided product (wasm-simd.ts) of a and the panel into the panel's columns of out. Each output
+ * element takes the same operations in the same order as the unpacked product: the same numbers.
+ */
+import { Fn, I32, I32_LT_S, uleb } from './wasm-asm.ts';
+
+/** Columns per panel: the width of the products' register block (4 vectors). */
+export const PANEL = 16;
+
+/** Pushes min(PANEL, cols - c) (the panel's width) from locals c, cols. */
+function panelWidth(f: Fn): void {
+  f.get('cols').get('c').op(0x6b); // cols - c
+  f.i32(PANEL);
+  f.get('cols').get('c').op(0x6b).i32(PANEL).op(I32_LT_S);
+  f.op(0x1b); // select: the smaller
+}
+
+export function packPanelsFn(): Fn {
+  const f = new Fn('packPanels', ['b', 'ldb', 'inner', 'cols', 'dst']);
+  for (const n of ['c', 'w', 'k', 'src', 'v']) f.local(n, I32);
+  f.i32(0).set('c');
+  f.whileLoop(
+    (g) => g.get('c').get('cols').op(I32_LT_S),
+    (g) => {
+      panelWidth(g);
+      g.set('w');
+      g.get('b').get('c').i32(4).mul().add().set('src');
+      g.i32(0).set('k');
+      g.whileLoop(
+        (h) => h.get('k').get('inner').op(I32_LT_S),
+        (h) => {
+          // Full panels: four vector copies; the last, narrower one: w / 4 of them.
+          h.get('w').i32(PANEL).op(0x46); // i32.eq
+          h.op(0x04, 0x40);
+          for (let v = 0; v < PANEL / 4; v++)
+            h.get('dst')
+              .get('src')
+              .op(0xfd, 0x00, 4, ...uleb(16 * v))
+              .op(0xfd, 0x0b, 4, ...uleb(16 * v));
+          h.op(0x05);
+          h.i32(0).set('v');
+          h.whileLoop(
+            (z) => z.get('v').get('w').i32(4).mul().op(I32_LT_S),
+            (z) => {
+              z.get('dst').get('v').add().get('src').get('v').add().v128Load().v128Store();
+              z.bump('v', 16);
+            },
+          );
+          h.op(0x0b);
+          h.get('dst').get('w').i32(4).mul().add().set('dst');
+          h.get('src').get('ldb').i32(4).mul().add().set('src');
+          h.bump('k', 1);
+        },
+      );
+      g.bump('c', PANEL);
+    },
+  );
+  return f;
+}
+
+/** mmNNPacked / mmTNPacked: one call of the strided product `strided` (module index) per panel. */
+export function packedProductFn(name: 'mmNNPacked' | 'mmTNPacked', strided: number): Fn {
+  const f = new Fn(name, ['a', 'rows', 'bp', 'cols', 'inner', 'out', 'lda']);
+  f.local('c', I32).local('w', I32);
+  f.i32(0).set('c');
+  f.whileLoop(
+    (g) => g.get('c').get('cols').op(I32_LT_S),
+    (g) => {
+      panelWidth(g);
+      g.set('w');
+      // strided(a, rows, bp + c inner 4, w, inner, out + c 4, lda, ldb = w, ldc = cols)
+      g.get('a').get('rows');
+      g.get('bp').get('c').get('inner').mul().i32(4).mul().add();
+      g.get('w').get('inner');
+      g.get('out').get('c').i32(4).mul().add();
+      g.get('lda').get('w').get('cols');
+      g.call(strided);
+      g.bump('c', PANEL);
+    },
+  );
+  return f;
+}
