@@ -27,6 +27,7 @@ import {
   V128,
 } from './wasm-asm.ts';
 import { attentionBackwardFn, attentionForwardFn, attentionScratchFloats } from './wasm-attention.ts';
+import { adamFn, sumSquaresFn } from './wasm-adam.ts';
 import { PANEL, packedProductFn, packPanelsFn } from './wasm-packed.ts';
 import {
   layerNormBackwardColumnsFn,
@@ -581,6 +582,10 @@ export interface Kernels {
     out: number,
     lda: number,
   ): void;
+  /** Adam's update of n parameters in place (wasm-adam.ts), float64 constants at `constants`. */
+  adam(p: number, g: number, m: number, v: number, n: number, constants: number): void;
+  /** The float64 at acc += sum of g[k]^2, in order. */
+  sumSquares(g: number, n: number, acc: number): void;
   /** The products on blocks of wider matrices: lda, ldb, ldc are the row strides in floats. */
   mmStrided(...args: StridedProductArgs): void;
   mmNNStrided(...args: StridedProductArgs): void;
@@ -697,6 +702,8 @@ function simdModule(shared: boolean, fused: boolean): WebAssembly.Module {
         packPanelsFn(),
         packedProductFn('mmNNPacked', PRODUCTS.mmNN),
         packedProductFn('mmTNPacked', PRODUCTS.mmTN),
+        adamFn(),
+        sumSquaresFn(),
       ],
       shared,
     ),
