@@ -382,6 +382,25 @@ describe('WebAssembly SIMD kernels of the host MLP passes', () => {
     shared.dispose();
   });
 
+  it('transposeInto: 4 x 4 register blocks and the edges, into a wider output, on one thread or two', async () => {
+    const shared = new SimdArena(1_000_000, { helper: true });
+    expect(await shared.helperReady()).toBe(true);
+    // rows and cols leave tails of 3 and 2; [203, 130] is over the split threshold; ldo > rows.
+    const [rows, cols, ldo] = [203, 130, 210];
+    const m = shared.alloc(rows * cols);
+    fill(m.view, 0.8);
+    const expected = new Float32Array(cols * ldo).fill(-9);
+    for (let r = 0; r < rows; r++)
+      for (let c = 0; c < cols; c++) expected[c * ldo + r] = m.view[r * cols + c];
+    for (const k of [shared.kernels, shared.parallel]) {
+      const out = shared.alloc(cols * ldo);
+      out.view.fill(-9);
+      k.transposeInto(m.offset, rows, cols, out.offset, ldo);
+      expect(Array.from(out.view)).toEqual(Array.from(expected));
+    }
+    shared.dispose();
+  });
+
   it('transpose', () => {
     const m = arena.alloc(6);
     const out = arena.alloc(6);

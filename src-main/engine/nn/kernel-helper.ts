@@ -28,6 +28,7 @@ export enum HelperKernel {
   packPanels = 11,
   mmNNPacked = 12,
   mmTNPacked = 13,
+  transposeInto = 14,
 }
 
 /**
@@ -44,7 +45,7 @@ const { module, memory, control } = workerData;
 const k = new WebAssembly.Instance(module, { env: { memory } }).exports;
 const table = [
   k.mm, k.mmNN, k.mmTN, k.attnFwd, k.attnBwd, k.lnFwd, k.lnBwdRows, k.lnBwdCols, k.biasAct, k.actGrad, k.geluGrad,
-  k.packPanels, k.mmNNPacked, k.mmTNPacked,
+  k.packPanels, k.mmNNPacked, k.mmTNPacked, k.transposeInto,
 ];
 const c = new Int32Array(control);
 Atomics.store(c, 0, 0);

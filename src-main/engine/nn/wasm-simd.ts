@@ -433,6 +433,108 @@ function biasActFn(): Fn {
   return f;
 }
 
+/** Byte lanes of i8x16.shuffle picking the i32 lanes `lanes` (0-3 of the first vector, 4-7 of the second). */
+const shuffleLanes = (lanes: number[]) => [
+  0xfd,
+  0x0d,
+  ...lanes.flatMap((l) => [4 * l, 4 * l + 1, 4 * l + 2, 4 * l + 3]),
+];
+
+/**
+ * transposeInto(m, rows, cols, out, ldo): out[c, r] = m[r, c] for the row-major [rows, cols] m, out's rows
+ * ldo floats apart (ldo >= rows: this may be a block of a wider transpose). 4 x 4 blocks through
+ * registers (four loads, eight shuffles, four stores), the edges one element at a time.
+ */
+function transposeIntoFn(): Fn {
+  const f = new Fn('transposeInto', ['m', 'rows', 'cols', 'out', 'ldo']);
+  for (const n of ['r', 'c', 'i', 'src', 'dst', 'rowBytes', 'outBytes']) f.local(n, I32);
+  for (const n of ['v0', 'v1', 'v2', 'v3', 't0', 't1', 't2', 't3']) f.local(n, V128);
+  f.get('cols').i32(4).mul().set('rowBytes');
+  f.get('ldo').i32(4).mul().set('outBytes');
+  /** One element: out[c, r + i] = m[r + i, c]. */
+  const element = (g: Fn, i: number | 'i') => {
+    const row = (h: Fn) => (i === 'i' ? h.get('r').get('i').add() : h.get('r').i32(i).add());
+    g.get('out').get('c').get('outBytes').mul().add();
+    row(g);
+    g.i32(4).mul().add();
+    g.get('m');
+    row(g);
+    g.get('rowBytes').mul().add().get('c').i32(4).mul().add().f32Load().f32Store();
+  };
+  f.i32(0).set('r');
+  f.whileLoop(
+    (g) => g.get('r').i32(3).add().get('rows').op(I32_LT_S),
+    (g) => {
+      g.i32(0).set('c');
+      g.whileLoop(
+        (h) => h.get('c').i32(3).add().get('cols').op(I32_LT_S),
+        (h) => {
+          h.get('m').get('r').get('rowBytes').mul().add().get('c').i32(4).mul().add().set('src');
+          for (let i = 0; i < 4; i++) h.get('src').get('rowBytes').i32(i).mul().add().v128Load().set(`v${i}`);
+          // Interleave rows 0/1 and 2/3, then pair the halves: column j of the block in t_j order.
+          h.get('v0')
+            .get('v1')
+            .op(...shuffleLanes([0, 4, 1, 5]))
+            .set('t0');
+          h.get('v0')
+            .get('v1')
+            .op(...shuffleLanes([2, 6, 3, 7]))
+            .set('t1');
+          h.get('v2')
+            .get('v3')
+            .op(...shuffleLanes([0, 4, 1, 5]))
+            .set('t2');
+          h.get('v2')
+            .get('v3')
+            .op(...shuffleLanes([2, 6, 3, 7]))
+            .set('t3');
+          h.get('out').get('c').get('outBytes').mul().add().get('r').i32(4).mul().add().set('dst');
+          const columns: [string, string, number[]][] = [
+            ['t0', 't2', [0, 1, 4, 5]],
+            ['t0', 't2', [2, 3, 6, 7]],
+            ['t1', 't3', [0, 1, 4, 5]],
+            ['t1', 't3', [2, 3, 6, 7]],
+          ];
+          columns.forEach(([x, y, lanes], j) => {
+            h.get('dst').get('outBytes').i32(j).mul().add();
+            h.get(x)
+              .get(y)
+              .op(...shuffleLanes(lanes))
+              .v128Store();
+          });
+          h.bump('c', 4);
+        },
+      );
+      // The last cols % 4 columns of these four rows.
+      g.whileLoop(
+        (h) => h.get('c').get('cols').op(I32_LT_S),
+        (h) => {
+          for (let i = 0; i < 4; i++) element(h, i);
+          h.bump('c', 1);
+        },
+      );
+      g.bump('r', 4);
+    },
+  );
+  // The last rows % 4 rows.
+  f.whileLoop(
+    (g) => g.get('r').get('rows').op(I32_LT_S),
+    (g) => {
+      g.i32(0).set('c');
+      g.whileLoop(
+        (h) => h.get('c').get('cols').op(I32_LT_S),
+        (h) => {
+          h.i32(0).set('i');
+          element(h, 'i');
+          h.bump('c', 1);
+        },
+      );
+      g.bump('r', 1);
+    },
+  );
+  return f;
+}
+
 /** transpose(m, rows, cols, out): out[c, r] = m[r, c]. */
 function transposeFn(): Fn {
   const f = new Fn('transpose', ['m', 'rows', 'cols', 'out']);
@@ -582,6 +684,8 @@ export interface Kernels {
     out: number,
     lda: number,
   ): void;
+  /** out[c, r] = m[r, c], out's row stride ldo floats (4 x 4 blocks in registers). */
+  transposeInto(m: number, rows: number, cols: number, out: number, ldo: number): void;
   /** Adam's update of n parameters in place (wasm-adam.ts), float64 constants at `constants`. */
   adam(p: number, g: number, m: number, v: number, n: number, constants: number): void;
   /** The float64 at acc += sum of g[k]^2, in order. */
@@ -704,6 +808,7 @@ function simdModule(shared: boolean, fused: boolean): WebAssembly.Module {
         packedProductFn('mmTNPacked', PRODUCTS.mmTN),
         adamFn(),
         sumSquaresFn(),
+        transposeIntoFn(),
       ],
       shared,
     ),
@@ -850,6 +955,7 @@ export type ParallelKernels = Pick<
   | 'packPanels'
   | 'mmNNPacked'
   | 'mmTNPacked'
+  | 'transposeInto'
   | 'attnFwd'
   | 'attnBwd'
   | 'lnFwd'
@@ -985,6 +1091,13 @@ function splitKernels(k: Kernels, helper: KernelHelper): ParallelKernels {
         HelperKernel.mmNNPacked,
         [a + h * lda * 4, rows - h, bp, cols, inner, out + h * cols * 4, lda],
         () => k.mmNNPacked(a, h, bp, cols, inner, out, lda),
+      );
+    },
+    transposeInto(m, rows, cols, out, ldo) {
+      if (alone(rows, rows * cols)) return k.transposeInto(m, rows, cols, out, ldo);
+      const h = half(rows);
+      helper.run(HelperKernel.transposeInto, [m + h * cols * 4, rows - h, cols, out + h * 4, ldo], () =>
+        k.transposeInto(m, h, cols, out, ldo),
       );
     },
     mmTNPacked(a, rows, bp, cols, inner, out, lda) {
