@@ -147,11 +147,13 @@ export interface TrainableTextPolicy extends TextPolicy {
   tokenText(id: number): string;
   /**
    * For right-padded sequences [B, T]: log pi(x_t | x_<t) and the entropy of pi(. | x_<t) for t = 1..T-1,
-   * each [B, T-1], differentiable with respect to `variables`. Call inside a tidy/gradient scope.
+   * each [B, T-1], differentiable with respect to `variables`. Call inside a tidy/gradient scope. A loss
+   * without the entropy passes `withEntropy` false (a policy may then skip it and give zeros).
    */
   tokenLogProbs(
     tokens: import('@tensorflow/tfjs').Tensor2D,
     withHidden?: boolean,
+    withEntropy?: boolean,
   ): {
     logProbs: import('@tensorflow/tfjs').Tensor2D;
     entropy: import('@tensorflow/tfjs').Tensor2D;

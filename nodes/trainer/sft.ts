@@ -41,7 +41,7 @@ export function sftLoss(
   tokens: TF.Tensor2D,
   mask: TF.Tensor2D,
 ): TF.Scalar {
-  const { logProbs } = policy.tokenLogProbs(tokens);
+  const { logProbs } = policy.tokenLogProbs(tokens, false, false);
   const count = tf.maximum(tf.sum(mask), 1);
   return tf.div(tf.neg(tf.sum(tf.mul(logProbs, mask))), count) as TF.Scalar;
 }

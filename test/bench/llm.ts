@@ -108,7 +108,8 @@ async function trainRate(tf: Tf, policy: LlmPolicy, batch: number, steps: number
     const { grads, value } = tf.tidy(() => {
       const tokens = tf.tensor2d(data, [batch, t], 'int32');
       const r = tf.variableGrads(
-        () => tf.neg(tf.mean(policy.tokenLogProbs(tokens).logProbs)) as TF.Scalar,
+        // The SFT loss (next-token cross-entropy, no entropy term), as the reference's step.
+        () => tf.neg(tf.mean(policy.tokenLogProbs(tokens, false, false).logProbs)) as TF.Scalar,
         policy.variables,
       );
       return { grads: policy.variables.map((v) => r.grads[v.name]), value: r.value };

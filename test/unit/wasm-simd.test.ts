@@ -368,8 +368,38 @@ describe('WebAssembly SIMD kernels of the host MLP passes', () => {
     shared.kernels.mmNN(a.offset, rows, b.offset, cols, inner, plain.offset);
     for (const k of [shared.kernels, shared.parallel]) {
       packedOut.view.fill(0);
-      k.mmNNPacked(a.offset, rows, panels.offset, cols, inner, packedOut.offset, inner);
+      k.mmNNPacked(a.offset, rows, panels.offset, cols, inner, packedOut.offset, inner, -1, -1, -1, 0);
       expect(Array.from(packedOut.view)).toEqual(Array.from(plain.view));
+    }
+    // The epilogue: out = (x W + bias) + residual, and act(out) alongside, as the separate kernels give.
+    const [bias, residual, act, actOut] = [cols, rows * cols, rows * cols, rows * cols].map((n) =>
+      shared.alloc(n),
+    );
+    fill(bias.view, 0.5);
+    fill(residual.view, 2.9);
+    for (const activation of [ACT_GELU, ACT_RELU, ACT_TANH]) {
+      shared.kernels.biasAct(plain.offset, rows, cols, bias.offset, ACT_IDENTITY);
+      const expectedOut = plain.view.map((v, i) => v + residual.view[i]);
+      act.view.set(expectedOut);
+      shared.kernels.biasAct(act.offset, rows, cols, shared.alloc(cols).offset, activation);
+      for (const k of [shared.kernels, shared.parallel]) {
+        k.mmNNPacked(
+          a.offset,
+          rows,
+          panels.offset,
+          cols,
+          inner,
+          packedOut.offset,
+          inner,
+          bias.offset,
+          residual.offset,
+          activation,
+          actOut.offset,
+        );
+        expect(Array.from(packedOut.view)).toEqual(Array.from(expectedOut));
+        expect(Array.from(actOut.view)).toEqual(Array.from(act.view));
+      }
+      shared.kernels.mmNN(a.offset, rows, b.offset, cols, inner, plain.offset);
     }
     // a read as [inner, rows] (lda = rows), the product of its first rows - 3 columns.
     plain.view.fill(0);

@@ -28,14 +28,12 @@ import { isCpuBackend, readIntsOnCpu, readOnCpu } from '../../../src-main/engine
 import { attentionScratchFloats } from '../../../src-main/engine/nn/wasm-attention.ts';
 import {
   ACT_GELU,
-  ACT_IDENTITY,
   ACT_RELU,
   arenaFloats,
   SimdArena,
   type SimdBuffer,
 } from '../../../src-main/engine/nn/wasm-simd.ts';
 import type { Tf } from '../../../src-main/engine/node-api.ts';
-import { addInto } from './host-rows.ts';
 import type { TransformerShape } from './model.ts';
 
 /** The per-block weights in the order the op takes them (after tokEmb and posEmb; lnfg, lnfb last). */
@@ -113,24 +111,10 @@ function tapeLayout(rows: number, shape: TransformerShape, paramSizes: number[])
   const probs = r * shape.heads * shape.context;
   const blockSizes = [r * d, r, r, r * d, 3 * r * d, r * d, r * d, r, r, r * d, 4 * r * d, 4 * r * d, probs];
   const attention = 2 * attentionScratchFloats(shape.context, d / shape.heads);
-  // out, meanF, rstdF, hidden, ones, zeros, g, dAct, dLn, dAtt, dQkv, attention, panels (the Tape's fields);
+  // out, meanF, rstdF, hidden, ones, g, dAct, dLn, dAtt, dQkv, attention, panels (the Tape's fields);
   // panels: the largest b packed: a weight gradient's dy [r, 4d], or a weight [d, 4d] / [4d, d].
   const panels = Math.max(r, d) * 4 * d;
-  const restSizes = [
-    r * d,
-    r,
-    r,
-    r * d,
-    r,
-    4 * d,
-    r * d,
-    4 * r * d,
-    r * d,
-    r * d,
-    3 * r * d,
-    attention,
-    panels,
-  ];
+  const restSizes = [r * d, r, r, r * d, r, r * d, 4 * r * d, r * d, r * d, 3 * r * d, attention, panels];
   const blocks = Array.from({ length: shape.layers }, () => blockSizes).flat();
   return { blockSizes, restSizes, sizes: [...paramSizes, ...paramSizes, ...blocks, ...restSizes] };
 }
@@ -148,7 +132,6 @@ class Tape {
   readonly rstdF: SimdBuffer;
   readonly hidden: SimdBuffer; // LN_f(x_N) [R, d]
   readonly ones: SimdBuffer; // [R]
-  readonly zeros: SimdBuffer; // [4d]
   // Backward scratch.
   readonly g: SimdBuffer; // dL/dx of the current residual stream [R, d]
   readonly dAct: SimdBuffer; // [R, 4d]
@@ -180,7 +163,6 @@ class Tape {
       this.rstdF,
       this.hidden,
       this.ones,
-      this.zeros,
       this.g,
       this.dAct,
       this.dLn,
@@ -254,11 +236,34 @@ export class HostTrunk {
     params.forEach((p, i) => {
       tape.params[i].view.set(p);
     });
-    // out = x W ([rows, n] by [n, m]), W packed in panels first.
+    // out = x W + bias (+ residual) ([rows, n] by [n, m]), W packed in panels first; with `act`, also
+    // act(out) into its own buffer (the product's epilogue, while each panel of out is in cache).
     const panels = tape.panels.offset;
-    const linear = (x: SimdBuffer, n: number, w: SimdBuffer, m: number, out: SimdBuffer) => {
+    const activation = this.shape.activation === 'relu' ? ACT_RELU : ACT_GELU;
+    const linear = (
+      x: SimdBuffer,
+      n: number,
+      w: SimdBuffer,
+      m: number,
+      out: SimdBuffer,
+      bias: SimdBuffer,
+      residual?: SimdBuffer,
+      act?: SimdBuffer,
+    ) => {
       par.packPanels(w.offset, m, n, m, panels);
-      par.mmNNPacked(x.offset, rows, panels, m, n, out.offset, n);
+      par.mmNNPacked(
+        x.offset,
+        rows,
+        panels,
+        m,
+        n,
+        out.offset,
+        n,
+        bias.offset,
+        residual?.offset ?? -1,
+        act ? activation : -1,
+        act?.offset ?? 0,
+      );
     };
     const [tok, pos] = [tape.params[0].view, tape.params[1].view];
     const x0 = tape.blocks.length > 0 ? tape.blocks[0].x.view : tape.out.view;
@@ -281,8 +286,7 @@ export class HostTrunk {
         rows,
         d,
       );
-      linear(s.ln1, d, w.wqkv, 3 * d, s.qkv);
-      par.biasAct(s.qkv.offset, rows, 3 * d, w.bqkv.offset, ACT_IDENTITY);
+      linear(s.ln1, d, w.wqkv, 3 * d, s.qkv, w.bqkv);
       par.attnFwd(
         s.qkv.offset,
         s.att.offset,
@@ -294,9 +298,7 @@ export class HostTrunk {
         heads,
         d,
       );
-      linear(s.att, d, w.wo, d, s.x1);
-      par.biasAct(s.x1.offset, rows, d, w.bo.offset, ACT_IDENTITY);
-      addInto(s.x1.view, s.x.view, rows * d);
+      linear(s.att, d, w.wo, d, s.x1, w.bo, s.x);
       par.lnFwd(
         s.x1.offset,
         w.ln2g.offset,
@@ -307,19 +309,8 @@ export class HostTrunk {
         rows,
         d,
       );
-      linear(s.ln2, d, w.w1, 4 * d, s.pre);
-      par.biasAct(s.pre.offset, rows, 4 * d, w.b1.offset, ACT_IDENTITY);
-      s.act.view.set(s.pre.view.subarray(0, rows * 4 * d));
-      par.biasAct(
-        s.act.offset,
-        rows,
-        4 * d,
-        tape.zeros.offset,
-        this.shape.activation === 'relu' ? ACT_RELU : ACT_GELU,
-      );
-      linear(s.act, 4 * d, w.w2, d, next);
-      par.biasAct(next.offset, rows, d, w.b2.offset, ACT_IDENTITY);
-      addInto(next.view, s.x1.view, rows * d);
+      linear(s.ln2, d, w.w1, 4 * d, s.pre, w.b1, undefined, s.act);
+      linear(s.act, 4 * d, w.w2, d, next, w.b2, s.x1);
     }
     const [lnfg, lnfb] = tape.params.slice(-2);
     par.lnFwd(

@@ -80,8 +80,9 @@ export class LlmPolicy implements TrainableTextPolicy {
   tokenLogProbs(
     tokens: TF.Tensor2D,
     withHidden = false,
+    withEntropy = true,
   ): { logProbs: TF.Tensor2D; entropy: TF.Tensor2D; hidden?: TF.Tensor3D } {
-    return sequenceLogProbs(this.tf, this.model, tokens, true, withHidden);
+    return sequenceLogProbs(this.tf, this.model, tokens, withEntropy, withHidden);
   }
 
   get hiddenSize(): number {

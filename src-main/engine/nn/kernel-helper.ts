@@ -5,7 +5,7 @@
  * runs single-threaded under Node, so without this a training step uses one of the machine's cores.
  *
  * Hand-off through a shared Int32Array, no messages per call:
- *   [0] state: 5 starting, 0 idle, 1 job posted, 2 job done, 3 stop, 4 job failed;  [1] kernel;  [2..11] arguments
+ *   [0] state: 5 starting, 0 idle, 1 job posted, 2 job done, 3 stop, 4 job failed;  [1] kernel;  [2..14] arguments
  * The caller posts a job (state 1, notify), computes its own part, then waits until the state leaves 1.
  * The worker is plain JavaScript given as source (no bundled file to locate), and is unref'd, so it never
  * keeps a process alive. Until it leaves state 5 (a flag, not a message: a training loop that never
@@ -67,7 +67,7 @@ for (;;) {
   if (state === 1) {
     let done = 2;
     try {
-      table[c[1]](c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10], c[11]);
+      table[c[1]](c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10], c[11], c[12], c[13], c[14]);
     } catch {
       done = 4;
     }
@@ -107,7 +107,7 @@ export function kernelHelperAvailable(): boolean {
 export class KernelHelper {
   /** Resolves true when the worker serves jobs, false if it failed to start. */
   readonly ready: Promise<boolean>;
-  private readonly control = new Int32Array(new SharedArrayBuffer(12 * 4));
+  private readonly control = new Int32Array(new SharedArrayBuffer(16 * 4));
   private stopped = false;
 
   constructor(module: WebAssembly.Module, memory: WebAssembly.Memory) {

@@ -9,6 +9,7 @@
  */
 
 import { HelperKernel, KernelHelper, kernelHelperAvailable } from './kernel-helper.ts';
+import { adamFn, sumSquaresFn } from './wasm-adam.ts';
 import {
   assemble,
   extractLane,
@@ -27,13 +28,12 @@ import {
   V128,
 } from './wasm-asm.ts';
 import { attentionBackwardFn, attentionForwardFn, attentionScratchFloats } from './wasm-attention.ts';
-import { adamFn, sumSquaresFn } from './wasm-adam.ts';
-import { PANEL, packedProductFn, packPanelsFn } from './wasm-packed.ts';
 import {
   layerNormBackwardColumnsFn,
   layerNormBackwardRowsFn,
   layerNormForwardFn,
 } from './wasm-layer-norm.ts';
+import { PANEL, packedProductFn, packPanelsFn } from './wasm-packed.ts';
 
 export const ACT_IDENTITY = 0;
 export const ACT_TANH = 1;
@@ -535,6 +535,72 @@ function transposeIntoFn(): Fn {
   return f;
 }
 
+/**
+ * biasResidualAct(out, rows, cols, ldc, bias, residual, act, actOut): the epilogue of a product y = x W
+ * (mmNNPacked runs it on each panel of the output while it is in cache). For the [rows, cols] block at out
+ * (row stride ldc, cols in fours): out = out + bias[c], plus residual (the same layout) when residual >= 0;
+ * then, when act >= 0, actOut (the same layout) = act(out). The same operations in the same order as
+ * biasAct and an add of the residual after the product: the same numbers.
+ */
+function biasResidualActFn(): Fn {
+  const f = new Fn('biasResidualAct', ['out', 'rows', 'cols', 'ldc', 'bias', 'residual', 'act', 'actOut']);
+  for (const n of ['r', 'c', 'at']) f.local(n, I32);
+  for (const n of ['v', 'vx', 'vx2', 'vg']) f.local(n, V128);
+  const loops = (act: number, withResidual: boolean) => {
+    f.i32(0).set('r');
+    f.whileLoop(
+      (g) => g.get('r').get('rows').op(I32_LT_S),
+      (g) => {
+        g.i32(0).set('c');
+        g.whileLoop(
+          (h) => h.get('c').get('cols').op(I32_LT_S),
+          (h) => {
+            h.get('r').get('ldc').mul().get('c').add().i32(4).mul().set('at');
+            h.get('out').get('at').add().v128Load();
+            h.get('bias').get('c').i32(4).mul().add().v128Load();
+            h.op(...F32X4_ADD);
+            if (withResidual)
+              h.get('residual')
+                .get('at')
+                .add()
+                .v128Load()
+                .op(...F32X4_ADD);
+            h.set('v');
+            h.get('out').get('at').add().get('v').v128Store();
+            if (act >= 0) {
+              h.get('actOut').get('at').add().get('v');
+              if (act === ACT_TANH) emitTanh(h, VECTOR, 'vx', 'vx2');
+              if (act === ACT_GELU) emitGelu(h, VECTOR, 'vg', 'vx', 'vx2');
+              if (act === ACT_RELU) {
+                VECTOR.constant(h, 0);
+                h.op(...VECTOR.max);
+              }
+              h.v128Store();
+            }
+            h.bump('c', 4);
+          },
+        );
+        g.bump('r', 1);
+      },
+    );
+  };
+  for (const act of [-1, ACT_IDENTITY, ACT_TANH, ACT_RELU, ACT_GELU])
+    for (const withResidual of [false, true])
+      f.ifThen(
+        (g) =>
+          g
+            .get('act')
+            .i32(act)
+            .op(0x46)
+            .get('residual')
+            .i32(0)
+            .op(withResidual ? 0x4e : 0x48) // i32.ge_s / i32.lt_s
+            .op(0x71),
+        () => loops(act, withResidual),
+      );
+  return f;
+}
+
 /** transpose(m, rows, cols, out): out[c, r] = m[r, c]. */
 function transposeFn(): Fn {
   const f = new Fn('transpose', ['m', 'rows', 'cols', 'out']);
@@ -665,7 +731,10 @@ export interface Kernels {
   mmTN(a: number, rows: number, b: number, cols: number, inner: number, out: number, lda: number): void;
   /** b [inner, cols] (row stride ldb) into column panels at dst (wasm-packed.ts); cols in fours. */
   packPanels(b: number, ldb: number, inner: number, cols: number, dst: number): void;
-  /** mmNN / mmTN (with lda) of a and the panels `packPanels` made of b: the same numbers. */
+  /**
+   * mmNN (with lda) of a and the panels `packPanels` made of b: the same numbers. With bias >= 0, each
+   * panel of the output then takes biasResidualAct(bias, residual, act, actOut) (bias < 0: none).
+   */
   mmNNPacked(
     a: number,
     rows: number,
@@ -674,7 +743,12 @@ export interface Kernels {
     inner: number,
     out: number,
     lda: number,
+    bias: number,
+    residual: number,
+    act: number,
+    actOut: number,
   ): void;
+  /** mmTN (a stored [inner, lda]) of a and the panels `packPanels` made of b: the same numbers. */
   mmTNPacked(
     a: number,
     rows: number,
@@ -683,6 +757,17 @@ export interface Kernels {
     inner: number,
     out: number,
     lda: number,
+  ): void;
+  /** The product epilogue on a block (row stride ldc): out += bias (+ residual); actOut = act(out). */
+  biasResidualAct(
+    out: number,
+    rows: number,
+    cols: number,
+    ldc: number,
+    bias: number,
+    residual: number,
+    act: number,
+    actOut: number,
   ): void;
   /** out[c, r] = m[r, c], out's row stride ldo floats (4 x 4 blocks in registers). */
   transposeInto(m: number, rows: number, cols: number, out: number, ldo: number): void;
@@ -784,35 +869,33 @@ function simdModule(shared: boolean, fused: boolean): WebAssembly.Module {
   const key = `${shared} ${fused}`;
   let module = compiled.get(key);
   if (module) return module;
-  module = new WebAssembly.Module(
-    assemble(
-      [
-        // The strided products at these indices (0, 1, 2): the attention kernels and the dense forms call them.
-        matMulTransposedFn(fused),
-        matMulFn(false, fused),
-        matMulFn(true, fused),
-        denseProductFn('mm', PRODUCTS.mm),
-        denseProductFn('mmNN', PRODUCTS.mmNN),
-        denseProductFn('mmTN', PRODUCTS.mmTN),
-        biasActFn(),
-        actGradFn(),
-        transposeFn(),
-        geluGradFn(),
-        attentionForwardFn(PRODUCTS),
-        attentionBackwardFn(PRODUCTS),
-        layerNormForwardFn(),
-        layerNormBackwardRowsFn(),
-        layerNormBackwardColumnsFn(),
-        packPanelsFn(),
-        packedProductFn('mmNNPacked', PRODUCTS.mmNN),
-        packedProductFn('mmTNPacked', PRODUCTS.mmTN),
-        adamFn(),
-        sumSquaresFn(),
-        transposeIntoFn(),
-      ],
-      shared,
-    ),
+  // The strided products at these indices (0, 1, 2): the attention kernels and the dense forms call them.
+  const fns = [matMulTransposedFn(fused), matMulFn(false, fused), matMulFn(true, fused)];
+  fns.push(
+    denseProductFn('mm', PRODUCTS.mm),
+    denseProductFn('mmNN', PRODUCTS.mmNN),
+    denseProductFn('mmTN', PRODUCTS.mmTN),
+    biasActFn(),
+    actGradFn(),
+    transposeFn(),
+    geluGradFn(),
+    attentionForwardFn(PRODUCTS),
+    attentionBackwardFn(PRODUCTS),
+    layerNormForwardFn(),
+    layerNormBackwardRowsFn(),
+    layerNormBackwardColumnsFn(),
+    adamFn(),
+    sumSquaresFn(),
+    transposeIntoFn(),
   );
+  // mmNNPacked calls the epilogue by its index.
+  const epilogue = fns.push(biasResidualActFn()) - 1;
+  fns.push(
+    packPanelsFn(),
+    packedProductFn('mmNNPacked', PRODUCTS.mmNN, epilogue),
+    packedProductFn('mmTNPacked', PRODUCTS.mmTN),
+  );
+  module = new WebAssembly.Module(assemble(fns, shared));
   compiled.set(key, module);
   return module;
 }
@@ -1083,14 +1166,28 @@ function splitKernels(k: Kernels, helper: KernelHelper): ParallelKernels {
         k.packPanels(b, ldb, inner, c, dst),
       );
     },
-    mmNNPacked(a, rows, bp, cols, inner, out, lda) {
+    mmNNPacked(a, rows, bp, cols, inner, out, lda, bias, residual, act, actOut) {
       if (!big(rows, cols, inner) || !helper.serving())
-        return k.mmNNPacked(a, rows, bp, cols, inner, out, lda);
+        return k.mmNNPacked(a, rows, bp, cols, inner, out, lda, bias, residual, act, actOut);
       const h = half(rows);
+      const skip = h * cols * 4; // the helper's first row of out, residual and actOut
+      const helperResidual = residual < 0 ? residual : residual + skip;
       helper.run(
         HelperKernel.mmNNPacked,
-        [a + h * lda * 4, rows - h, bp, cols, inner, out + h * cols * 4, lda],
-        () => k.mmNNPacked(a, h, bp, cols, inner, out, lda),
+        [
+          a + h * lda * 4,
+          rows - h,
+          bp,
+          cols,
+          inner,
+          out + skip,
+          lda,
+          bias,
+          helperResidual,
+          act,
+          actOut + skip,
+        ],
+        () => k.mmNNPacked(a, h, bp, cols, inner, out, lda, bias, residual, act, actOut),
       );
     },
     transposeInto(m, rows, cols, out, ldo) {
