@@ -111,10 +111,24 @@ function tapeLayout(rows: number, shape: TransformerShape, paramSizes: number[])
   const probs = r * shape.heads * shape.context;
   const blockSizes = [r * d, r, r, r * d, 3 * r * d, r * d, r * d, r, r, r * d, 4 * r * d, 4 * r * d, probs];
   const attention = 2 * attentionScratchFloats(shape.context, d / shape.heads);
-  // out, meanF, rstdF, hidden, ones, g, dAct, dLn, dAtt, dQkv, attention, panels (the Tape's fields);
+  // out, meanF, rstdF, hidden, ones, g, dAct, dLn, dAtt, dQkv, attention, panels, xT (the Tape's fields);
   // panels: the largest b packed: a weight gradient's dy [r, 4d], or a weight [d, 4d] / [4d, d].
   const panels = Math.max(r, d) * 4 * d;
-  const restSizes = [r * d, r, r, r * d, r, r * d, 4 * r * d, r * d, r * d, 3 * r * d, attention, panels];
+  const restSizes = [
+    r * d,
+    r,
+    r,
+    r * d,
+    r,
+    r * d,
+    4 * r * d,
+    r * d,
+    r * d,
+    3 * r * d,
+    attention,
+    panels,
+    r * d,
+  ];
   const blocks = Array.from({ length: shape.layers }, () => blockSizes).flat();
   return { blockSizes, restSizes, sizes: [...paramSizes, ...paramSizes, ...blocks, ...restSizes] };
 }
@@ -140,6 +154,7 @@ class Tape {
   readonly dQkv: SimdBuffer; // [R, 3d]
   readonly attention: SimdBuffer; // the attention kernels' scratch, for two threads
   readonly panels: SimdBuffer; // the b of the current large product, packed (wasm-packed.ts)
+  readonly xT: SimdBuffer; // a weight gradient's x transposed [n <= d, R]
 
   constructor(
     readonly rows: number,
@@ -170,6 +185,7 @@ class Tape {
       this.dQkv,
       this.attention,
       this.panels,
+      this.xT,
     ] = restSizes.map((n) => a.alloc(n));
     this.ones.view.fill(1);
   }
@@ -341,8 +357,15 @@ export class HostTrunk {
       dB: SimdBuffer,
       dx: SimdBuffer,
     ) => {
-      par.packPanels(dy.offset, m, rows, m, tape.panels.offset);
-      par.mmTNPacked(x.offset, n, tape.panels.offset, m, rows, dW.offset, n);
+      const panels = tape.panels.offset;
+      par.packPanels(dy.offset, m, rows, m, panels);
+      // x^T dy: x walked down its columns reads one cache line per k for two floats, and with rows
+      // 512 B apart those lines crowd a few L1 sets. Where x is narrower than dy, transposing it first
+      // (rows x n copies) costs less than that: then x^T's rows are contiguous (the same numbers).
+      if (n <= m && n <= d) {
+        par.transposeInto(x.offset, rows, n, tape.xT.offset, rows);
+        par.mmNNPacked(tape.xT.offset, n, panels, m, rows, dW.offset, rows, -1, -1, -1, 0);
+      } else par.mmTNPacked(x.offset, n, panels, m, rows, dW.offset, n);
       k.mmNN(tape.ones.offset, 1, dy.offset, m, rows, dB.offset);
       par.mm(dy.offset, rows, w.offset, n, m, dx.offset);
     };
