@@ -57,74 +57,118 @@ function xhat(f: Fn): void {
   load(f, 'x', at).get('mu').op(F64_SUB).get('inv').op(F64_MUL).set('xhat');
 }
 
+/** Rows lnFwd and lnBwdRows take at once: their sums are separate dependency chains, so they overlap. */
+const ROWS_AT_ONCE = 2;
+
 /** lnFwd(x, gamma, beta, out, mean, rstd, rows, d); out may be x. */
 export function layerNormForwardFn(): Fn {
   const f = new Fn('lnFwd', ['x', 'gamma', 'beta', 'out', 'mean', 'rstd', 'rows', 'd']);
-  for (const n of ['r', 'c', 'rowByte']) f.local(n, I32);
-  for (const n of ['sum', 'mu', 'sq', 'dev', 'inv', 'dd']) f.local(n, F64);
+  f.local('r', I32).local('c', I32).local('dd', F64);
+  for (let i = 0; i < ROWS_AT_ONCE; i++) {
+    f.local(`rowByte${i}`, I32);
+    for (const n of ['sum', 'mu', 'sq', 'dev', 'inv']) f.local(`${n}${i}`, F64);
+  }
   f.get('d').op(F64_FROM_I32).set('dd');
-  rowLoop(f, () => {
-    f.f64(0).set('sum');
-    columns(f, 'd', () => {
-      f.get('sum');
-      load(f, 'x', at).op(F64_ADD).set('sum');
+  /** Rows r..r+n-1, each with exactly the one-row operations, interleaved column by column. */
+  const rowsAtOnce = (g: Fn, n: number) => {
+    const each = (body: (i: number) => void) => {
+      for (let i = 0; i < n; i++) body(i);
+    };
+    const x = (i: number) => load(g, 'x', (h) => h.get(`rowByte${i}`).get('c').i32(4).mul().add());
+    each((i) => g.get('r').i32(i).add().get('d').mul().i32(4).mul().set(`rowByte${i}`));
+    each((i) => g.f64(0).set(`sum${i}`));
+    columns(g, 'd', () =>
+      each((i) => {
+        g.get(`sum${i}`);
+        x(i).op(F64_ADD).set(`sum${i}`);
+      }),
+    );
+    each((i) => g.get(`sum${i}`).get('dd').op(F64_DIV).set(`mu${i}`));
+    each((i) => g.f64(0).set(`sq${i}`));
+    columns(g, 'd', () =>
+      each((i) => {
+        x(i).get(`mu${i}`).op(F64_SUB).set(`dev${i}`);
+        g.get(`sq${i}`).get(`dev${i}`).get(`dev${i}`).op(F64_MUL).op(F64_ADD).set(`sq${i}`);
+      }),
+    );
+    each((i) => {
+      g.f64(1).get(`sq${i}`).get('dd').op(F64_DIV).f64(LAYER_NORM_EPS).op(F64_ADD);
+      g.op(F64_SQRT).op(F64_DIV).set(`inv${i}`);
+      const stat = (buffer: string, value: string) =>
+        g.get(buffer).get('r').i32(i).add().i32(4).mul().add().get(value).op(DEMOTE).f32Store();
+      stat('mean', `mu${i}`);
+      stat('rstd', `inv${i}`);
     });
-    f.get('sum').get('dd').op(F64_DIV).set('mu');
-    f.f64(0).set('sq');
-    columns(f, 'd', () => {
-      load(f, 'x', at).get('mu').op(F64_SUB).set('dev');
-      f.get('sq').get('dev').get('dev').op(F64_MUL).op(F64_ADD).set('sq');
-    });
-    f.f64(1).get('sq').get('dd').op(F64_DIV).f64(LAYER_NORM_EPS).op(F64_ADD);
-    f.op(F64_SQRT).op(F64_DIV).set('inv');
-    f.get('mean').get('r').i32(4).mul().add().get('mu').op(DEMOTE).f32Store();
-    f.get('rstd').get('r').i32(4).mul().add().get('inv').op(DEMOTE).f32Store();
-    columns(f, 'd', () => {
-      f.get('out');
-      at(f).add();
-      load(f, 'x', at).get('mu').op(F64_SUB).get('inv').op(F64_MUL);
-      load(f, 'gamma', (g) => g.get('c').i32(4).mul()).op(F64_MUL);
-      load(f, 'beta', (g) => g.get('c').i32(4).mul()).op(F64_ADD);
-      f.op(DEMOTE).f32Store();
-    });
-  });
+    columns(g, 'd', () =>
+      each((i) => {
+        g.get('out').get(`rowByte${i}`).add().get('c').i32(4).mul().add();
+        x(i).get(`mu${i}`).op(F64_SUB).get(`inv${i}`).op(F64_MUL);
+        load(g, 'gamma', (h) => h.get('c').i32(4).mul()).op(F64_MUL);
+        load(g, 'beta', (h) => h.get('c').i32(4).mul()).op(F64_ADD);
+        g.op(DEMOTE).f32Store();
+      }),
+    );
+  };
+  f.blocked('r', 'rows', ROWS_AT_ONCE, 1, (n) => rowsAtOnce(f, n));
   return f;
 }
 
 /** lnBwdRows(dy, x, mean, rstd, gamma, g, rows, d): g += LN'(dy) with the forward pass's stats. */
 export function layerNormBackwardRowsFn(): Fn {
   const f = new Fn('lnBwdRows', ['dy', 'x', 'mean', 'rstd', 'gamma', 'g', 'rows', 'd']);
-  for (const n of ['r', 'c', 'rowByte']) f.local(n, I32);
-  for (const n of ['mu', 'inv', 'xhat', 'dxhat', 'm1', 'm2', 'dd']) f.local(n, F64);
+  f.local('r', I32).local('c', I32).local('dd', F64);
+  for (let i = 0; i < ROWS_AT_ONCE; i++) {
+    f.local(`rowByte${i}`, I32);
+    for (const n of ['mu', 'inv', 'xhat', 'dxhat', 'm1', 'm2']) f.local(`${n}${i}`, F64);
+  }
   f.get('d').op(F64_FROM_I32).set('dd');
-  const dxhat = () => {
-    load(f, 'dy', at);
-    load(f, 'gamma', (g) => g.get('c').i32(4).mul()).op(F64_MUL);
+  /** Rows r..r+n-1 interleaved column by column, each with exactly the one-row operations. */
+  const rowsAtOnce = (g: Fn, n: number) => {
+    const each = (body: (i: number) => void) => {
+      for (let i = 0; i < n; i++) body(i);
+    };
+    const element = (i: number) => (h: Fn) => h.get(`rowByte${i}`).get('c').i32(4).mul().add();
+    const xhatOf = (i: number) =>
+      load(g, 'x', element(i)).get(`mu${i}`).op(F64_SUB).get(`inv${i}`).op(F64_MUL).set(`xhat${i}`);
+    const dxhatOf = (i: number) => {
+      load(g, 'dy', element(i));
+      load(g, 'gamma', (h) => h.get('c').i32(4).mul()).op(F64_MUL);
+    };
+    each((i) => {
+      g.get('r').i32(i).add().get('d').mul().i32(4).mul().set(`rowByte${i}`);
+      const row = (h: Fn) => h.get('r').i32(i).add().i32(4).mul();
+      load(g, 'mean', row).set(`mu${i}`);
+      load(g, 'rstd', row).set(`inv${i}`);
+      g.f64(0).set(`m1${i}`);
+      g.f64(0).set(`m2${i}`);
+    });
+    columns(g, 'd', () =>
+      each((i) => {
+        xhatOf(i);
+        dxhatOf(i);
+        g.set(`dxhat${i}`);
+        g.get(`m1${i}`).get(`dxhat${i}`).op(F64_ADD).set(`m1${i}`);
+        g.get(`m2${i}`).get(`dxhat${i}`).get(`xhat${i}`).op(F64_MUL).op(F64_ADD).set(`m2${i}`);
+      }),
+    );
+    each((i) => {
+      g.get(`m1${i}`).get('dd').op(F64_DIV).set(`m1${i}`);
+      g.get(`m2${i}`).get('dd').op(F64_DIV).set(`m2${i}`);
+    });
+    columns(g, 'd', () =>
+      each((i) => {
+        xhatOf(i);
+        g.get('g');
+        element(i)(g);
+        g.add();
+        load(g, 'g', element(i)).get(`inv${i}`);
+        dxhatOf(i);
+        g.get(`m1${i}`).op(F64_SUB).get(`xhat${i}`).get(`m2${i}`).op(F64_MUL).op(F64_SUB);
+        g.op(F64_MUL).op(F64_ADD).op(DEMOTE).f32Store();
+      }),
+    );
   };
-  rowLoop(f, () => {
-    load(f, 'mean', atRow).set('mu');
-    load(f, 'rstd', atRow).set('inv');
-    f.f64(0).set('m1');
-    f.f64(0).set('m2');
-    columns(f, 'd', () => {
-      xhat(f);
-      dxhat();
-      f.set('dxhat');
-      f.get('m1').get('dxhat').op(F64_ADD).set('m1');
-      f.get('m2').get('dxhat').get('xhat').op(F64_MUL).op(F64_ADD).set('m2');
-    });
-    f.get('m1').get('dd').op(F64_DIV).set('m1');
-    f.get('m2').get('dd').op(F64_DIV).set('m2');
-    columns(f, 'd', () => {
-      xhat(f);
-      f.get('g');
-      at(f).add();
-      load(f, 'g', at).get('inv');
-      dxhat();
-      f.get('m1').op(F64_SUB).get('xhat').get('m2').op(F64_MUL).op(F64_SUB);
-      f.op(F64_MUL).op(F64_ADD).op(DEMOTE).f32Store();
-    });
-  });
+  f.blocked('r', 'rows', ROWS_AT_ONCE, 1, (n) => rowsAtOnce(f, n));
   return f;
 }
 
