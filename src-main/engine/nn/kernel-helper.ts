@@ -5,7 +5,9 @@
  * runs single-threaded under Node, so without this a training step uses one of the machine's cores.
  *
  * Hand-off through a shared Int32Array, no messages per call:
- *   [0] state: 5 starting, 0 idle, 1 job posted, 2 job done, 3 stop, 4 job failed;  [1] kernel;  [2..14] arguments
+ *   [0] state: 5 starting, 0 idle, 1 job posted, 2 job done, 3 stop, 4 job failed;  [1] kernel;
+ *   [2] next chunk, [3] chunks (0: a plain job), [4] the count argument, [5] count, [6] units per chunk;
+ *   [8..20] arguments, [21..33] their strides per unit (chunked jobs: runChunks)
  * The caller posts a job (state 1, notify), computes its own part, then waits until the state leaves 1.
  * The worker is plain JavaScript given as source (no bundled file to locate), and is unref'd, so it never
  * keeps a process alive. Until it leaves state 5 (a flag, not a message: a training loop that never
@@ -39,6 +41,34 @@ export enum HelperKernel {
  */
 const SPIN_MS = 1;
 
+/** The control array's fields after [0] state and [1] kernel (see the class comment). */
+const NEXT = 2;
+const CHUNKS = 3;
+const COUNT_ARG = 4;
+const COUNT = 5;
+const CHUNK = 6;
+const ARGS = 8;
+const MAX_ARGS = 13;
+const STRIDES = ARGS + MAX_ARGS;
+const CONTROL_INTS = STRIDES + MAX_ARGS;
+
+/**
+ * Claims chunks of a chunked job until none is left, and runs each: chunk i covers units
+ * [i chunk, min((i + 1) chunk, count)) of the split dimension; argument j is base_j + first unit *
+ * stride_j, and argument COUNT_ARG the chunk's number of units. Both threads run this on the same
+ * counter, so the faster one takes more chunks. (Plain JavaScript: also pasted into the worker's source.)
+ */
+function runChunks(c: Int32Array, kernel: (...args: number[]) => void, args: number[]): void {
+  for (;;) {
+    const i = Atomics.add(c, 2, 1); // NEXT
+    if (i >= c[3]) return; // CHUNKS
+    const first = i * c[6]; // CHUNK
+    for (let j = 0; j < 13; j++) args[j] = c[8 + j] + first * c[21 + j]; // ARGS, STRIDES, MAX_ARGS
+    args[c[4]] = Math.min(c[6], c[5] - first); // COUNT_ARG, CHUNK, COUNT
+    kernel(...args);
+  }
+}
+
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const { module, memory, control } = workerData;
@@ -48,9 +78,12 @@ const table = [
   k.packPanels, k.mmNNPacked, k.mmTNPacked, k.transposeInto,
 ];
 const c = new Int32Array(control);
+const SPIN_MS = ${SPIN_MS};
+const [CHUNKS, ARGS, MAX_ARGS] = [${CHUNKS}, ${ARGS}, ${MAX_ARGS}];
+const args = new Array(MAX_ARGS).fill(0);
+${runChunks.toString()}
 Atomics.store(c, 0, 0);
 parentPort.postMessage('ready');
-const SPIN_MS = ${SPIN_MS};
 for (;;) {
   // Poll for the next job a while before sleeping (see SPIN_MS).
   let state = Atomics.load(c, 0);
@@ -67,7 +100,9 @@ for (;;) {
   if (state === 1) {
     let done = 2;
     try {
-      table[c[1]](c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10], c[11], c[12], c[13], c[14]);
+      const kernel = table[c[1]];
+      if (c[CHUNKS] === 0) kernel(...c.subarray(ARGS, ARGS + MAX_ARGS));
+      else runChunks(c, kernel, args);
     } catch {
       done = 4;
     }
@@ -107,7 +142,8 @@ export function kernelHelperAvailable(): boolean {
 export class KernelHelper {
   /** Resolves true when the worker serves jobs, false if it failed to start. */
   readonly ready: Promise<boolean>;
-  private readonly control = new Int32Array(new SharedArrayBuffer(16 * 4));
+  private readonly control = new Int32Array(new SharedArrayBuffer(CONTROL_INTS * 4));
+  private readonly args = new Array<number>(MAX_ARGS).fill(0);
   private stopped = false;
 
   constructor(module: WebAssembly.Module, memory: WebAssembly.Memory) {
@@ -139,8 +175,44 @@ export class KernelHelper {
   /** Runs `kernel(args)` on the worker while `mine` runs here; returns when both are done. */
   run(kernel: HelperKernel, args: number[], mine: () => void): void {
     const c = this.control;
+    c[CHUNKS] = 0;
+    for (let i = 0; i < args.length; i++) c[ARGS + i] = args[i];
+    this.job(kernel, mine);
+  }
+
+  /**
+   * Runs `kernel` over `count` units of its split dimension (rows, pairs, elements) in chunks of `chunk`
+   * units, which this thread and the worker claim from one counter (runChunks): a thread that is slowed
+   * down takes fewer. `local` is this thread's entry point of the same kernel; `args` are the whole job's
+   * arguments and `strides` what one unit adds to each (0 for those that stay). Chunks are independent,
+   * so the numbers do not depend on which thread ran which.
+   */
+  runChunked(
+    kernel: HelperKernel,
+    local: (...args: number[]) => void,
+    args: number[],
+    strides: number[],
+    countArg: number,
+    count: number,
+    chunk: number,
+  ): void {
+    const c = this.control;
+    c[NEXT] = 0;
+    c[CHUNKS] = Math.ceil(count / chunk);
+    c[COUNT_ARG] = countArg;
+    c[COUNT] = count;
+    c[CHUNK] = chunk;
+    for (let j = 0; j < MAX_ARGS; j++) {
+      c[ARGS + j] = args[j] ?? 0;
+      c[STRIDES + j] = strides[j] ?? 0;
+    }
+    this.job(kernel, () => runChunks(c, local, this.args));
+  }
+
+  /** Posts the job in the control array, runs `mine` here, waits for the worker. */
+  private job(kernel: HelperKernel, mine: () => void): void {
+    const c = this.control;
     c[1] = kernel;
-    for (let i = 0; i < args.length; i++) c[2 + i] = args[i];
     Atomics.store(c, 0, 1);
     Atomics.notify(c, 0);
     // Wait for the worker even if this thread's part throws, so no job is left running into the next one.

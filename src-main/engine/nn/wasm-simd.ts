@@ -1049,6 +1049,11 @@ export type ParallelKernels = Pick<
   | 'geluGrad'
 >;
 
+/**
+ * Chunks a split product's rows come in: both threads take chunks until none is left, so when one is
+ * slowed down (the other's memory traffic, the OS) the other takes more, where a fixed half would wait.
+ */
+const ROW_CHUNKS = 16;
 /** Products below this many multiply-adds stay on one thread: waking the helper costs ~tens of µs. */
 const SPLIT_MIN = 1 << 20;
 /** Layer norms and element-wise kernels below this many elements stay on one thread (the same reason). */
@@ -1082,29 +1087,53 @@ function splitKernels(k: Kernels, helper: KernelHelper): ParallelKernels {
     );
   };
   const big = (rows: number, cols: number, inner: number) => rows >= 8 && rows * cols * inner >= SPLIT_MIN;
+  /**
+   * `kernel` over its rows (argument 1) in about `chunks` chunks of a multiple of 4 rows, which both threads
+   * claim as they go (KernelHelper.runChunked): `strides` are the bytes one row adds to each argument.
+   */
+  const rowChunks = (
+    kernel: HelperKernel,
+    local: (...args: number[]) => void,
+    args: number[],
+    strides: number[],
+    rows: number,
+    chunks = ROW_CHUNKS,
+  ) =>
+    helper.runChunked(kernel, local, args, strides, 1, rows, Math.max(4, Math.ceil(rows / chunks / 4) * 4));
   /** Whether a kernel over `parts` rows (or columns) and `elements` values stays on this thread. */
   const alone = (parts: number, elements: number) =>
     parts < 2 || elements < SPLIT_MIN_ELEMENTS || !helper.serving();
   return {
     mm(a, rows, b, cols, inner, out) {
       if (!big(rows, cols, inner) || !helper.serving()) return k.mm(a, rows, b, cols, inner, out);
-      const h = half(rows);
-      helper.run(HelperKernel.mm, [a + h * inner * 4, rows - h, b, cols, inner, out + h * cols * 4], () =>
-        k.mm(a, h, b, cols, inner, out),
+      rowChunks(
+        HelperKernel.mm,
+        k.mm,
+        [a, rows, b, cols, inner, out],
+        [inner * 4, 0, 0, 0, 0, cols * 4],
+        rows,
       );
     },
     mmNN(a, rows, b, cols, inner, out) {
       if (!big(rows, cols, inner) || !helper.serving()) return k.mmNN(a, rows, b, cols, inner, out);
-      const h = half(rows);
-      helper.run(HelperKernel.mmNN, [a + h * inner * 4, rows - h, b, cols, inner, out + h * cols * 4], () =>
-        k.mmNN(a, h, b, cols, inner, out),
+      rowChunks(
+        HelperKernel.mmNN,
+        k.mmNN,
+        [a, rows, b, cols, inner, out],
+        [inner * 4, 0, 0, 0, 0, cols * 4],
+        rows,
       );
     },
     mmTN(a, rows, b, cols, inner, out, lda) {
       if (!big(rows, cols, inner) || !helper.serving()) return k.mmTN(a, rows, b, cols, inner, out, lda);
-      const h = half(rows);
-      helper.run(HelperKernel.mmTN, [a + h * 4, rows - h, b, cols, inner, out + h * cols * 4, lda], () =>
-        k.mmTN(a, h, b, cols, inner, out, lda),
+      // Each chunk reads all of b: fewer, larger chunks.
+      rowChunks(
+        HelperKernel.mmTN,
+        k.mmTN,
+        [a, rows, b, cols, inner, out, lda],
+        [4, 0, 0, 0, 0, cols * 4],
+        rows,
+        4,
       );
     },
     attnFwd(qkv, out, probs, scratch, p0, p1, t, heads, d) {
@@ -1169,25 +1198,13 @@ function splitKernels(k: Kernels, helper: KernelHelper): ParallelKernels {
     mmNNPacked(a, rows, bp, cols, inner, out, lda, bias, residual, act, actOut) {
       if (!big(rows, cols, inner) || !helper.serving())
         return k.mmNNPacked(a, rows, bp, cols, inner, out, lda, bias, residual, act, actOut);
-      const h = half(rows);
-      const skip = h * cols * 4; // the helper's first row of out, residual and actOut
-      const helperResidual = residual < 0 ? residual : residual + skip;
-      helper.run(
+      const row = cols * 4; // what a row adds to out, residual (when given) and actOut
+      rowChunks(
         HelperKernel.mmNNPacked,
-        [
-          a + h * lda * 4,
-          rows - h,
-          bp,
-          cols,
-          inner,
-          out + skip,
-          lda,
-          bias,
-          helperResidual,
-          act,
-          actOut + skip,
-        ],
-        () => k.mmNNPacked(a, h, bp, cols, inner, out, lda, bias, residual, act, actOut),
+        k.mmNNPacked,
+        [a, rows, bp, cols, inner, out, lda, bias, residual, act, actOut],
+        [lda * 4, 0, 0, 0, 0, row, 0, 0, residual < 0 ? 0 : row, 0, row],
+        rows,
       );
     },
     transposeInto(m, rows, cols, out, ldo) {
@@ -1200,12 +1217,8 @@ function splitKernels(k: Kernels, helper: KernelHelper): ParallelKernels {
     mmTNPacked(a, rows, bp, cols, inner, out, lda) {
       if (!big(rows, cols, inner) || !helper.serving())
         return k.mmTNPacked(a, rows, bp, cols, inner, out, lda);
-      const h = half(rows);
-      helper.run(
-        HelperKernel.mmTNPacked,
-        [a + h * 4, rows - h, bp, cols, inner, out + h * cols * 4, lda],
-        () => k.mmTNPacked(a, h, bp, cols, inner, out, lda),
-      );
+      const args = [a, rows, bp, cols, inner, out, lda];
+      rowChunks(HelperKernel.mmTNPacked, k.mmTNPacked, args, [4, 0, 0, 0, 0, cols * 4], rows, 4);
     },
   };
 }
