@@ -371,6 +371,17 @@ describe('host trunk op', () => {
     });
   }
 
+  it('refuses a token id outside the vocabulary, naming it, instead of reading past the embedding', () => {
+    const m = new Transformer(tf, shape, new Rng(5), 'trunk-bad-token');
+    m.trunkKernels = 'host';
+    const tokens = tf.tensor2d(Int32Array.of(1, 2, shape.vocab, 3), [1, 4], 'int32');
+    expect(() => tf.tidy(() => m.forward(tokens))).toThrow(
+      /token id 97 at 2 is outside the vocabulary \(97\)/,
+    );
+    tf.dispose(tokens);
+    m.dispose();
+  });
+
   it('serves batches whose tape fits its memory cap; larger ones take the tensor path', () => {
     const big = { vocab: 97, context: 256, width: 512, heads: 8, layers: 8, activation: 'gelu' as const };
     expect(hostTrunkAvailable(tf, shape, 16 * 32)).toBe(true);

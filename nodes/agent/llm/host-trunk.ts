@@ -111,7 +111,8 @@ function tapeLayout(rows: number, shape: TransformerShape, paramSizes: number[])
   const probs = r * shape.heads * shape.context;
   const blockSizes = [r * d, r, r, r * d, 3 * r * d, r * d, r * d, r, r, r * d, 4 * r * d, 4 * r * d, probs];
   const attention = 2 * attentionScratchFloats(shape.context, d / shape.heads);
-  // out, meanF, rstdF, hidden, ones, g, dAct, dLn, dAtt, dQkv, attention, panels, xT (the Tape's fields);
+  // out, meanF, rstdF, hidden, ones, g, dAct, dLn, dAtt, dQkv, attention, panels, xT, tokens (the Tape's
+  // fields; tokens: int32);
   // panels: the largest b packed: a weight gradient's dy [r, 4d], or a weight [d, 4d] / [4d, d].
   const panels = Math.max(r, d) * 4 * d;
   const restSizes = [
@@ -128,6 +129,7 @@ function tapeLayout(rows: number, shape: TransformerShape, paramSizes: number[])
     attention,
     panels,
     r * d,
+    r,
   ];
   const blocks = Array.from({ length: shape.layers }, () => blockSizes).flat();
   return { blockSizes, restSizes, sizes: [...paramSizes, ...paramSizes, ...blocks, ...restSizes] };
@@ -155,6 +157,7 @@ class Tape {
   readonly attention: SimdBuffer; // the attention kernels' scratch, for two threads
   readonly panels: SimdBuffer; // the b of the current large product, packed (wasm-packed.ts)
   readonly xT: SimdBuffer; // a weight gradient's x transposed [n <= d, R]
+  readonly tokens: SimdBuffer; // the batch's token ids, int32 [R]
 
   constructor(
     readonly rows: number,
@@ -186,6 +189,7 @@ class Tape {
       this.attention,
       this.panels,
       this.xT,
+      this.tokens,
     ] = restSizes.map((n) => a.alloc(n));
     this.ones.view.fill(1);
   }
@@ -281,13 +285,10 @@ export class HostTrunk {
         act?.offset ?? 0,
       );
     };
-    const [tok, pos] = [tape.params[0].view, tape.params[1].view];
-    const x0 = tape.blocks.length > 0 ? tape.blocks[0].x.view : tape.out.view;
-    for (let r = 0; r < rows; r++) {
-      const te = tokens[r] * d;
-      const pe = (r % t) * d;
-      for (let c = 0; c < d; c++) x0[r * d + c] = tok[te + c] + pos[pe + c];
-    }
+    const [tok, pos] = tape.params;
+    const x0 = tape.blocks.length > 0 ? tape.blocks[0].x : tape.out;
+    this.loadTokens(tape, tokens, rows);
+    tape.arena.kernels.embedRows(tape.tokens.offset, tok.offset, pos.offset, x0.offset, rows, t, d);
     for (let l = 0; l < layers; l++) {
       const s = tape.blocks[l];
       const w = this.blockParams(tape.params, l);
@@ -425,17 +426,22 @@ export class HostTrunk {
       normBackward(tape.dLn, s.x, s.mean1, s.rstd1, w.ln1g, dw.ln1g, dw.ln1b);
     }
     // Embedding rows: scatter-add g_0 by token and by position.
-    const [dTok, dPos] = [tape.grads[0].view, tape.grads[1].view];
-    dTok.fill(0);
-    dPos.fill(0);
+    const [dTok, dPos] = tape.grads;
+    dTok.view.fill(0);
+    dPos.view.fill(0);
+    this.loadTokens(tape, tokens, rows);
+    k.scatterRows(tape.tokens.offset, g.offset, dTok.offset, dPos.offset, rows, t, d);
+  }
+
+  /** The batch's token ids into the arena (int32), each checked: the kernels index rows with them. */
+  private loadTokens(tape: Tape, tokens: Int32Array, rows: number): void {
+    const { vocab } = this.shape;
+    const ids = new Int32Array(tape.tokens.view.buffer, tape.tokens.offset, rows);
     for (let r = 0; r < rows; r++) {
-      const te = tokens[r] * d;
-      const pe = (r % t) * d;
-      for (let c = 0; c < d; c++) {
-        const v = g.view[r * d + c];
-        dTok[te + c] += v;
-        dPos[pe + c] += v;
-      }
+      const id = tokens[r];
+      if (!(id >= 0 && id < vocab))
+        throw new Error(`host trunk: token id ${id} at ${r} is outside the vocabulary (${vocab})`);
+      ids[r] = id;
     }
   }
 

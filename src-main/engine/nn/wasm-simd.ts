@@ -28,6 +28,7 @@ import {
   V128,
 } from './wasm-asm.ts';
 import { attentionBackwardFn, attentionForwardFn, attentionScratchFloats } from './wasm-attention.ts';
+import { embedRowsFn, scatterRowsFn } from './wasm-embedding.ts';
 import {
   layerNormBackwardColumnsFn,
   layerNormBackwardRowsFn,
@@ -771,6 +772,18 @@ export interface Kernels {
   ): void;
   /** out[c, r] = m[r, c], out's row stride ldo floats (4 x 4 blocks in registers). */
   transposeInto(m: number, rows: number, cols: number, out: number, ldo: number): void;
+  /** out[r] = tok[tokens[r]] + pos[r mod t] (int32 tokens; rows of d floats, d in fours). */
+  embedRows(tokens: number, tok: number, pos: number, out: number, rows: number, t: number, d: number): void;
+  /** dTok[tokens[r]] += g[r], dPos[r mod t] += g[r], rows in order. */
+  scatterRows(
+    tokens: number,
+    g: number,
+    dTok: number,
+    dPos: number,
+    rows: number,
+    t: number,
+    d: number,
+  ): void;
   /** Adam's update of n parameters in place (wasm-adam.ts), float64 constants at `constants`. */
   adam(p: number, g: number, m: number, v: number, n: number, constants: number): void;
   /** The float64 at acc += sum of g[k]^2, in order. */
@@ -887,6 +900,8 @@ function simdModule(shared: boolean, fused: boolean): WebAssembly.Module {
     adamFn(),
     sumSquaresFn(),
     transposeIntoFn(),
+    embedRowsFn(),
+    scatterRowsFn(),
   );
   // mmNNPacked calls the epilogue by its index.
   const epilogue = fns.push(biasResidualActFn()) - 1;
