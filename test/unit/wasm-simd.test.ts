@@ -298,7 +298,7 @@ describe('WebAssembly SIMD kernels of the host MLP passes', () => {
     for (const act of [ACT_IDENTITY, ACT_TANH, ACT_RELU, ACT_GELU])
       elementwise((k, out) => k.biasAct(out, rows, wide, bias.offset, act));
     const n = size - 4; // a multiple of 4, not of 8
-    elementwise((k, out) => k.geluGrad(out, y.offset, n));
+    elementwise((k, out) => k.scaleBy(out, y.offset, n));
     elementwise((k, out) => k.actGrad(out, y.offset, n, ACT_TANH));
     shared.dispose();
   });
@@ -368,13 +368,19 @@ describe('WebAssembly SIMD kernels of the host MLP passes', () => {
     shared.kernels.mmNN(a.offset, rows, b.offset, cols, inner, plain.offset);
     for (const k of [shared.kernels, shared.parallel]) {
       packedOut.view.fill(0);
-      k.mmNNPacked(a.offset, rows, panels.offset, cols, inner, packedOut.offset, inner, -1, -1, -1, 0);
+      k.mmNNPacked(a.offset, rows, panels.offset, cols, inner, packedOut.offset, inner, -1, -1, -1, 0, -1);
       expect(Array.from(packedOut.view)).toEqual(Array.from(plain.view));
     }
-    // The epilogue: out = (x W + bias) + residual, and act(out) alongside, as the separate kernels give.
-    const [bias, residual, act, actOut] = [cols, rows * cols, rows * cols, rows * cols].map((n) =>
-      shared.alloc(n),
-    );
+    // The epilogue: out = (x W + bias) + residual, act(out) alongside and, for GELU, GELU'(out) (geluGrad
+    // of ones) in a third buffer, as the separate kernels give.
+    const [bias, residual, act, actOut, slope, slopeOut] = [
+      cols,
+      rows * cols,
+      rows * cols,
+      rows * cols,
+      rows * cols,
+      rows * cols,
+    ].map((n) => shared.alloc(n));
     fill(bias.view, 0.5);
     fill(residual.view, 2.9);
     for (const activation of [ACT_GELU, ACT_RELU, ACT_TANH]) {
@@ -382,7 +388,12 @@ describe('WebAssembly SIMD kernels of the host MLP passes', () => {
       const expectedOut = plain.view.map((v, i) => v + residual.view[i]);
       act.view.set(expectedOut);
       shared.kernels.biasAct(act.offset, rows, cols, shared.alloc(cols).offset, activation);
+      const sloped = shared.alloc(rows * cols);
+      sloped.view.set(expectedOut);
+      slope.view.fill(1);
+      shared.kernels.geluGrad(slope.offset, sloped.offset, rows * cols);
       for (const k of [shared.kernels, shared.parallel]) {
+        slopeOut.view.fill(-7);
         k.mmNNPacked(
           a.offset,
           rows,
@@ -395,9 +406,12 @@ describe('WebAssembly SIMD kernels of the host MLP passes', () => {
           residual.offset,
           activation,
           actOut.offset,
+          activation === ACT_GELU ? slopeOut.offset : -1,
         );
         expect(Array.from(packedOut.view)).toEqual(Array.from(expectedOut));
         expect(Array.from(actOut.view)).toEqual(Array.from(act.view));
+        if (activation === ACT_GELU) expect(Array.from(slopeOut.view)).toEqual(Array.from(slope.view));
+        else expect(slopeOut.view.every((v) => v === -7)).toBe(true);
       }
       shared.kernels.mmNN(a.offset, rows, b.offset, cols, inner, plain.offset);
     }

@@ -74,7 +74,7 @@ interface BlockTape {
   mean2: SimdBuffer;
   rstd2: SimdBuffer;
   ln2: SimdBuffer; // [R, d]
-  pre: SimdBuffer; // [R, 4d]
+  slope: SimdBuffer; // GELU's slope at the pre-activation z [R, 4d] (relu: z itself, unused)
   act: SimdBuffer; // [R, 4d]
   probs: SimdBuffer; // attention probabilities [B*heads, T, T]
 }
@@ -170,10 +170,10 @@ class Tape {
     this.params = paramSizes.map((n) => a.alloc(n));
     this.grads = paramSizes.map((n) => a.alloc(n));
     this.blocks = Array.from({ length: shape.layers }, () => {
-      const [x, mean1, rstd1, ln1, qkv, att, x1, mean2, rstd2, ln2, pre, act, probs] = blockSizes.map((n) =>
+      const [x, mean1, rstd1, ln1, qkv, att, x1, mean2, rstd2, ln2, slope, act, probs] = blockSizes.map((n) =>
         a.alloc(n),
       );
-      return { x, mean1, rstd1, ln1, qkv, att, x1, mean2, rstd2, ln2, pre, act, probs };
+      return { x, mean1, rstd1, ln1, qkv, att, x1, mean2, rstd2, ln2, slope, act, probs };
     });
     [
       this.out,
@@ -257,7 +257,8 @@ export class HostTrunk {
       tape.params[i].view.set(p);
     });
     // out = x W + bias (+ residual) ([rows, n] by [n, m]), W packed in panels first; with `act`, also
-    // act(out) into its own buffer (the product's epilogue, while each panel of out is in cache).
+    // act(out) into its own buffer, and for GELU its slope over out (the product's epilogue, while each
+    // panel of out is in cache).
     const panels = tape.panels.offset;
     const activation = this.shape.activation === 'relu' ? ACT_RELU : ACT_GELU;
     const linear = (
@@ -283,6 +284,7 @@ export class HostTrunk {
         residual?.offset ?? -1,
         act ? activation : -1,
         act?.offset ?? 0,
+        act && activation === ACT_GELU ? out.offset : -1,
       );
     };
     const [tok, pos] = tape.params;
@@ -326,7 +328,8 @@ export class HostTrunk {
         rows,
         d,
       );
-      linear(s.ln2, d, w.w1, 4 * d, s.pre, w.b1, undefined, s.act);
+      // act = GELU(z); z's place then takes GELU'(z), all the backward pass needs of it.
+      linear(s.ln2, d, w.w1, 4 * d, s.slope, w.b1, undefined, s.act);
       linear(s.act, 4 * d, w.w2, d, next, w.b2, s.x1);
     }
     const [lnfg, lnfb] = tape.params.slice(-2);
@@ -365,7 +368,7 @@ export class HostTrunk {
       // (rows x n copies) costs less than that: then x^T's rows are contiguous (the same numbers).
       if (n <= m && n <= d) {
         par.transposeInto(x.offset, rows, n, tape.xT.offset, rows);
-        par.mmNNPacked(tape.xT.offset, n, panels, m, rows, dW.offset, rows, -1, -1, -1, 0);
+        par.mmNNPacked(tape.xT.offset, n, panels, m, rows, dW.offset, rows, -1, -1, -1, 0, -1);
       } else par.mmTNPacked(x.offset, n, panels, m, rows, dW.offset, n);
       k.mmNN(tape.ones.offset, 1, dy.offset, m, rows, dB.offset);
       par.mm(dy.offset, rows, w.offset, n, m, dx.offset);
@@ -405,7 +408,7 @@ export class HostTrunk {
       linearBackward(s.act, 4 * d, g, d, w.w2, dw.w2, dw.b2, tape.dAct);
       if (this.shape.activation === 'relu')
         par.actGrad(tape.dAct.offset, s.act.offset, rows * 4 * d, ACT_RELU);
-      else par.geluGrad(tape.dAct.offset, s.pre.offset, rows * 4 * d);
+      else par.scaleBy(tape.dAct.offset, s.slope.offset, rows * 4 * d);
       linearBackward(s.ln2, d, tape.dAct, 4 * d, w.w1, dw.w1, dw.b1, tape.dLn);
       normBackward(tape.dLn, s.x1, s.mean2, s.rstd2, w.ln2g, dw.ln2g, dw.ln2b);
       // x' = x + Attn(qkv) W_o + b_o,  qkv = LN_1(x) W_qkv + b_qkv

@@ -26,7 +26,7 @@ export enum HelperKernel {
   lnBwdCols = 7,
   biasAct = 8,
   actGrad = 9,
-  geluGrad = 10,
+  scaleBy = 10,
   packPanels = 11,
   mmNNPacked = 12,
   mmTNPacked = 13,
@@ -74,7 +74,7 @@ const { parentPort, workerData } = require('node:worker_threads');
 const { module, memory, control } = workerData;
 const k = new WebAssembly.Instance(module, { env: { memory } }).exports;
 const table = [
-  k.mm, k.mmNN, k.mmTN, k.attnFwd, k.attnBwd, k.lnFwd, k.lnBwdRows, k.lnBwdCols, k.biasAct, k.actGrad, k.geluGrad,
+  k.mm, k.mmNN, k.mmTN, k.attnFwd, k.attnBwd, k.lnFwd, k.lnBwdRows, k.lnBwdCols, k.biasAct, k.actGrad, k.scaleBy,
   k.packPanels, k.mmNNPacked, k.mmTNPacked, k.transposeInto,
 ];
 const c = new Int32Array(control);

@@ -8,7 +8,7 @@
  *
  * packPanels(b, ldb, inner, cols, dst): dst panel p (columns 16p..16p+w-1, w = min(16, cols - 16p)) at
  * dst + 16p * inner floats, laid out [k][w]. Columns in fours.
- * mmNNPacked(a, rows, bp, cols, inner, out, lda, bias, residual, act, actOut) and mmTNPacked(a, rows, bp,
+ * mmNNPacked(a, rows, bp, cols, inner, out, lda, bias, residual, act, actOut, slope) and mmTNPacked(a, rows, bp,
  * cols, inner, out, lda; a stored [inner, lda]): per panel, the strided product (wasm-simd.ts) of a and the
  * panel into the panel's columns of out (then mmNNPacked's epilogue, below). Each output element takes the
  * same operations in the same order as the unpacked product: the same numbers.
@@ -71,12 +71,16 @@ export function packPanelsFn(): Fn {
 
 /**
  * mmNNPacked / mmTNPacked: one call of the strided product `strided` (module index) per panel. With an
- * `epilogue` (module index of biasResidualAct, wasm-simd.ts), mmNNPacked takes four more parameters
- * (bias, residual, act, actOut) and, when bias >= 0, runs the epilogue on each panel after its product.
+ * `epilogue` (module index of biasResidualAct, wasm-simd.ts), mmNNPacked takes five more parameters
+ * (bias, residual, act, actOut, slope) and, when bias >= 0, runs the epilogue on each panel after its
+ * product.
  */
 export function packedProductFn(name: 'mmNNPacked' | 'mmTNPacked', strided: number, epilogue?: number): Fn {
   const params = ['a', 'rows', 'bp', 'cols', 'inner', 'out', 'lda'];
-  const f = new Fn(name, epilogue === undefined ? params : [...params, 'bias', 'residual', 'act', 'actOut']);
+  const f = new Fn(
+    name,
+    epilogue === undefined ? params : [...params, 'bias', 'residual', 'act', 'actOut', 'slope'],
+  );
   f.local('c', I32).local('w', I32);
   f.i32(0).set('c');
   f.whileLoop(
@@ -95,12 +99,15 @@ export function packedProductFn(name: 'mmNNPacked' | 'mmTNPacked', strided: numb
         g.ifThen(
           (h) => h.get('bias').i32(0).op(0x4e), // bias >= 0
           (h) => {
-            // biasResidualAct(out + c 4, rows, w, cols, bias + c 4, residual (+ c 4), act, actOut + c 4)
+            // biasResidualAct(out + c 4, rows, w, cols, bias + c 4, residual (+ c 4), act, actOut + c 4,
+            // slope (+ c 4))
             h.get('out').get('c').i32(4).mul().add().get('rows').get('w').get('cols');
             h.get('bias').get('c').i32(4).mul().add();
             h.get('residual').get('residual').get('c').i32(4).mul().add();
             h.get('residual').i32(0).op(0x48).op(0x1b); // residual < 0 ? residual : residual + c 4
             h.get('act').get('actOut').get('c').i32(4).mul().add();
+            h.get('slope').get('slope').get('c').i32(4).mul().add();
+            h.get('slope').i32(0).op(0x48).op(0x1b); // slope < 0 ? slope : slope + c 4
             h.call(epilogue);
           },
         );

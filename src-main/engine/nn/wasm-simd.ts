@@ -357,6 +357,12 @@ const GELU_C = Math.sqrt(2 / Math.PI);
 
 /** Expects x on the stack; leaves 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) (locals g, x, x2). */
 function emitGelu(f: Fn, l: Lanes, g: string, x: string, x2: string): void {
+  emitGeluTanh(f, l, g, x, x2);
+  emitGeluFromTanh(f, l, g);
+}
+
+/** Expects x on the stack; sets local g = x; leaves th = tanh(sqrt(2/pi) (x + 0.044715 x^3)). */
+function emitGeluTanh(f: Fn, l: Lanes, g: string, x: string, x2: string): void {
   f.set(g);
   f.get(g)
     .get(g)
@@ -370,12 +376,47 @@ function emitGelu(f: Fn, l: Lanes, g: string, x: string, x2: string): void {
   l.constant(f, GELU_C);
   f.op(...l.mul);
   emitTanh(f, l, x, x2);
+}
+
+/** Expects th on the stack, x in local g; leaves 0.5 x (1 + th). */
+function emitGeluFromTanh(f: Fn, l: Lanes, g: string): void {
   l.constant(f, 1);
   f.op(...l.add)
     .get(g)
     .op(...l.mul);
   l.constant(f, 0.5);
   f.op(...l.mul);
+}
+
+/**
+ * Leaves GELU'(x) = 0.5 (1 + th) + 0.5 x (1 - th^2) c (1 + 3 a x^2) in four lanes, from x in local g and
+ * th in local t: geluGrad's slope and the forward epilogue's (the same operations, the same bits).
+ */
+function emitGeluSlope(f: Fn, g: string, t: string): void {
+  const c = (v: number) => VECTOR.constant(f, v);
+  // 0.5 (1 + th)
+  f.get(t);
+  c(1);
+  f.op(...F32X4_ADD);
+  c(0.5);
+  f.op(...F32X4_MUL);
+  // + 0.5 x (1 - th^2) c (1 + 3 a x^2)
+  c(1);
+  f.get(t)
+    .get(t)
+    .op(...F32X4_MUL, ...F32X4_SUB);
+  f.get(g).op(...F32X4_MUL);
+  c(0.5);
+  f.op(...F32X4_MUL);
+  f.get(g)
+    .get(g)
+    .op(...F32X4_MUL);
+  c(3 * GELU_A);
+  f.op(...F32X4_MUL);
+  c(1);
+  f.op(...F32X4_ADD);
+  c(GELU_C);
+  f.op(...F32X4_MUL, ...F32X4_MUL, ...F32X4_ADD);
 }
 
 /**
@@ -537,16 +578,27 @@ function transposeIntoFn(): Fn {
 }
 
 /**
- * biasResidualAct(out, rows, cols, ldc, bias, residual, act, actOut): the epilogue of a product y = x W
- * (mmNNPacked runs it on each panel of the output while it is in cache). For the [rows, cols] block at out
- * (row stride ldc, cols in fours): out = out + bias[c], plus residual (the same layout) when residual >= 0;
- * then, when act >= 0, actOut (the same layout) = act(out). The same operations in the same order as
- * biasAct and an add of the residual after the product: the same numbers.
+ * biasResidualAct(out, rows, cols, ldc, bias, residual, act, actOut, slope): the epilogue of a product
+ * y = x W (mmNNPacked runs it on each panel of the output while it is in cache). For the [rows, cols]
+ * block at out (row stride ldc, cols in fours): out = out + bias[c], plus residual (the same layout) when
+ * residual >= 0; then, when act >= 0, actOut (the same layout) = act(out), and for GELU with slope >= 0
+ * slope (the same layout; may be out itself) = GELU'(out), what the backward pass multiplies by. The same
+ * operations in the same order as biasAct, an add of the residual and geluGrad: the same numbers.
  */
 function biasResidualActFn(): Fn {
-  const f = new Fn('biasResidualAct', ['out', 'rows', 'cols', 'ldc', 'bias', 'residual', 'act', 'actOut']);
+  const f = new Fn('biasResidualAct', [
+    'out',
+    'rows',
+    'cols',
+    'ldc',
+    'bias',
+    'residual',
+    'act',
+    'actOut',
+    'slope',
+  ]);
   for (const n of ['r', 'c', 'at']) f.local(n, I32);
-  for (const n of ['v', 'vx', 'vx2', 'vg']) f.local(n, V128);
+  for (const n of ['v', 'vx', 'vx2', 'vg', 'vt']) f.local(n, V128);
   const loops = (act: number, withResidual: boolean) => {
     f.i32(0).set('r');
     f.whileLoop(
@@ -571,12 +623,26 @@ function biasResidualActFn(): Fn {
             if (act >= 0) {
               h.get('actOut').get('at').add().get('v');
               if (act === ACT_TANH) emitTanh(h, VECTOR, 'vx', 'vx2');
-              if (act === ACT_GELU) emitGelu(h, VECTOR, 'vg', 'vx', 'vx2');
+              if (act === ACT_GELU) {
+                emitGeluTanh(h, VECTOR, 'vg', 'vx', 'vx2');
+                h.set('vt').get('vt');
+                emitGeluFromTanh(h, VECTOR, 'vg');
+              }
               if (act === ACT_RELU) {
                 VECTOR.constant(h, 0);
                 h.op(...VECTOR.max);
               }
               h.v128Store();
+              // GELU's slope for the backward pass, when asked for.
+              if (act === ACT_GELU)
+                h.ifThen(
+                  (z) => z.get('slope').i32(0).op(0x4e), // slope >= 0
+                  (z) => {
+                    z.get('slope').get('at').add();
+                    emitGeluSlope(z, 'vg', 'vt');
+                    z.v128Store();
+                  },
+                );
             }
             h.bump('c', 4);
           },
@@ -669,7 +735,6 @@ function geluGradFn(): Fn {
   const f = new Fn('geluGrad', ['d', 'x', 'n']);
   f.local('k', I32).local('end', I32);
   for (const v of ['vx', 'vx2', 'vg', 'vt']) f.local(v, V128);
-  const c = (g: Fn, v: number) => VECTOR.constant(g, v);
   f.get('n').i32(4).mul().set('end');
   f.i32(0).set('k');
   f.whileLoop(
@@ -677,44 +742,29 @@ function geluGradFn(): Fn {
     (g) => {
       g.get('d').get('k').add(); // the store's address
       g.get('d').get('k').add().v128Load();
-      g.get('x').get('k').add().v128Load().set('vg');
-      // th = tanh(c (x + a x^3))
-      g.get('vg')
-        .get('vg')
-        .op(...F32X4_MUL)
-        .get('vg')
-        .op(...F32X4_MUL);
-      c(g, GELU_A);
-      g.op(...F32X4_MUL)
-        .get('vg')
-        .op(...F32X4_ADD);
-      c(g, GELU_C);
-      g.op(...F32X4_MUL);
-      emitTanh(g, VECTOR, 'vx', 'vx2');
+      g.get('x').get('k').add().v128Load();
+      emitGeluTanh(g, VECTOR, 'vg', 'vx', 'vx2');
       g.set('vt');
-      // 0.5 (1 + th)
-      g.get('vt');
-      c(g, 1);
-      g.op(...F32X4_ADD);
-      c(g, 0.5);
-      g.op(...F32X4_MUL);
-      // + 0.5 x (1 - th^2) c (1 + 3 a x^2)
-      c(g, 1);
-      g.get('vt')
-        .get('vt')
-        .op(...F32X4_MUL, ...F32X4_SUB);
-      g.get('vg').op(...F32X4_MUL);
-      c(g, 0.5);
-      g.op(...F32X4_MUL);
-      g.get('vg')
-        .get('vg')
-        .op(...F32X4_MUL);
-      c(g, 3 * GELU_A);
-      g.op(...F32X4_MUL);
-      c(g, 1);
-      g.op(...F32X4_ADD);
-      c(g, GELU_C);
-      g.op(...F32X4_MUL, ...F32X4_MUL, ...F32X4_ADD);
+      emitGeluSlope(g, 'vg', 'vt');
+      g.op(...F32X4_MUL).v128Store();
+      g.bump('k', 16);
+    },
+  );
+  return f;
+}
+
+/** scaleBy(d, h, n): d[k] *= h[k], n a multiple of 4 (a slope the forward pass stored, e.g. GELU's). */
+function scaleByFn(): Fn {
+  const f = new Fn('scaleBy', ['d', 'h', 'n']);
+  f.local('k', I32).local('end', I32);
+  f.get('n').i32(4).mul().set('end');
+  f.i32(0).set('k');
+  f.whileLoop(
+    (g) => g.get('k').get('end').op(I32_LT_S),
+    (g) => {
+      g.get('d').get('k').add();
+      g.get('d').get('k').add().v128Load();
+      g.get('h').get('k').add().v128Load();
       g.op(...F32X4_MUL).v128Store();
       g.bump('k', 16);
     },
@@ -734,7 +784,7 @@ export interface Kernels {
   packPanels(b: number, ldb: number, inner: number, cols: number, dst: number): void;
   /**
    * mmNN (with lda) of a and the panels `packPanels` made of b: the same numbers. With bias >= 0, each
-   * panel of the output then takes biasResidualAct(bias, residual, act, actOut) (bias < 0: none).
+   * panel of the output then takes biasResidualAct(bias, residual, act, actOut, slope) (bias < 0: none).
    */
   mmNNPacked(
     a: number,
@@ -748,6 +798,7 @@ export interface Kernels {
     residual: number,
     act: number,
     actOut: number,
+    slope: number,
   ): void;
   /** mmTN (a stored [inner, lda]) of a and the panels `packPanels` made of b: the same numbers. */
   mmTNPacked(
@@ -769,7 +820,10 @@ export interface Kernels {
     residual: number,
     act: number,
     actOut: number,
+    slope: number,
   ): void;
+  /** d[k] *= h[k] for n (a multiple of 4) floats. */
+  scaleBy(d: number, h: number, n: number): void;
   /** out[c, r] = m[r, c], out's row stride ldo floats (4 x 4 blocks in registers). */
   transposeInto(m: number, rows: number, cols: number, out: number, ldo: number): void;
   /** out[r] = tok[tokens[r]] + pos[r mod t] (int32 tokens; rows of d floats, d in fours). */
@@ -902,6 +956,7 @@ function simdModule(shared: boolean, fused: boolean): WebAssembly.Module {
     transposeIntoFn(),
     embedRowsFn(),
     scatterRowsFn(),
+    scaleByFn(),
   );
   // mmNNPacked calls the epilogue by its index.
   const epilogue = fns.push(biasResidualActFn()) - 1;
@@ -1061,7 +1116,7 @@ export type ParallelKernels = Pick<
   | 'lnBwdCols'
   | 'biasAct'
   | 'actGrad'
-  | 'geluGrad'
+  | 'scaleBy'
 >;
 
 /**
@@ -1170,10 +1225,10 @@ function splitKernels(k: Kernels, helper: KernelHelper): ParallelKernels {
       const m = (n >> 3) << 2;
       helper.run(HelperKernel.actGrad, [d + m * 4, h + m * 4, n - m, act], () => k.actGrad(d, h, m, act));
     },
-    geluGrad(d, x, n) {
-      if (alone(n, n)) return k.geluGrad(d, x, n);
-      const m = (n >> 3) << 2;
-      helper.run(HelperKernel.geluGrad, [d + m * 4, x + m * 4, n - m], () => k.geluGrad(d, x, m));
+    scaleBy(d, h, n) {
+      if (alone(n, n)) return k.scaleBy(d, h, n);
+      const m = Math.floor(n / 8) * 4;
+      helper.run(HelperKernel.scaleBy, [d + m * 4, h + m * 4, n - m], () => k.scaleBy(d, h, m));
     },
     // Layer norm: rows are independent (forward, dx), and so are columns (dgamma, dbeta).
     lnFwd(x, gamma, beta, out, mean, rstd, rows, d) {
@@ -1210,15 +1265,15 @@ function splitKernels(k: Kernels, helper: KernelHelper): ParallelKernels {
         k.packPanels(b, ldb, inner, c, dst),
       );
     },
-    mmNNPacked(a, rows, bp, cols, inner, out, lda, bias, residual, act, actOut) {
+    mmNNPacked(a, rows, bp, cols, inner, out, lda, bias, residual, act, actOut, slope) {
       if (!big(rows, cols, inner) || !helper.serving())
-        return k.mmNNPacked(a, rows, bp, cols, inner, out, lda, bias, residual, act, actOut);
-      const row = cols * 4; // what a row adds to out, residual (when given) and actOut
+        return k.mmNNPacked(a, rows, bp, cols, inner, out, lda, bias, residual, act, actOut, slope);
+      const row = cols * 4; // what a row adds to out, residual and slope (when given) and actOut
       rowChunks(
         HelperKernel.mmNNPacked,
         k.mmNNPacked,
-        [a, rows, bp, cols, inner, out, lda, bias, residual, act, actOut],
-        [lda * 4, 0, 0, 0, 0, row, 0, 0, residual < 0 ? 0 : row, 0, row],
+        [a, rows, bp, cols, inner, out, lda, bias, residual, act, actOut, slope],
+        [lda * 4, 0, 0, 0, 0, row, 0, 0, residual < 0 ? 0 : row, 0, row, slope < 0 ? 0 : row],
         rows,
       );
     },
