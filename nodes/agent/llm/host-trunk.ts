@@ -111,10 +111,11 @@ function tapeLayout(rows: number, shape: TransformerShape, paramSizes: number[])
   const probs = r * shape.heads * shape.context;
   const blockSizes = [r * d, r, r, r * d, 3 * r * d, r * d, r * d, r, r, r * d, 4 * r * d, 4 * r * d, probs];
   const attention = 2 * attentionScratchFloats(shape.context, d / shape.heads);
-  // out, meanF, rstdF, hidden, ones, g, dAct, dLn, dAtt, dQkv, attention, panels, xT, tokens (the Tape's
-  // fields; tokens: int32);
-  // panels: the largest b packed: a weight gradient's dy [r, 4d], or a weight [d, 4d] / [4d, d].
+  // out, meanF, rstdF, hidden, ones, g, dAct, dLn, dAtt, dQkv, attention, panels, xT, tokens, logits,
+  // dLogits, headOut, headGrad, targets, dHeadOut (the Tape's fields; tokens and targets: int32); panels:
+  // the largest b packed: a weight gradient's dy [r, 4d], or a weight [d, 4d] / [4d, d].
   const panels = Math.max(r, d) * 4 * d;
+  const v = shape.vocab;
   const restSizes = [
     r * d,
     r,
@@ -130,9 +131,24 @@ function tapeLayout(rows: number, shape: TransformerShape, paramSizes: number[])
     panels,
     r * d,
     r,
+    r * v,
+    r * v,
+    2 * r,
+    v * d,
+    r,
+    2 * r,
   ];
   const blocks = Array.from({ length: shape.layers }, () => blockSizes).flat();
   return { blockSizes, restSizes, sizes: [...paramSizes, ...paramSizes, ...blocks, ...restSizes] };
+}
+
+/** Refuses ids outside [0, vocab): they index rows of the embedding and the logits. */
+function checkIds(what: string, ids: Int32Array, rows: number, vocab: number): void {
+  for (let r = 0; r < rows; r++) {
+    const id = ids[r];
+    if (!(id >= 0 && id < vocab))
+      throw new Error(`host trunk: ${what} id ${id} at ${r} is outside the vocabulary (${vocab})`);
+  }
 }
 
 /** The largest tape the host trunk allocates; bigger batches take the tensor path. */
@@ -158,6 +174,14 @@ class Tape {
   readonly panels: SimdBuffer; // the b of the current large product, packed (wasm-packed.ts)
   readonly xT: SimdBuffer; // a weight gradient's x transposed [n <= d, R]
   readonly tokens: SimdBuffer; // the batch's token ids, int32 [R]
+  // The tied head (forwardLogProbs, wasm-softmax.ts): logits, then log pi [R, V]; dL/dz [R, V];
+  // [log pi(target), entropy] per row [R, 2]; the head's part of the token embedding's gradient [V, d].
+  readonly logits: SimdBuffer;
+  readonly dLogits: SimdBuffer;
+  readonly headOut: SimdBuffer;
+  readonly headGrad: SimdBuffer;
+  readonly targets: SimdBuffer; // int32 [R]
+  readonly dHeadOut: SimdBuffer; // dL/d headOut [R, 2]
 
   constructor(
     readonly rows: number,
@@ -190,6 +214,12 @@ class Tape {
       this.panels,
       this.xT,
       this.tokens,
+      this.logits,
+      this.dLogits,
+      this.headOut,
+      this.headGrad,
+      this.targets,
+      this.dHeadOut,
     ] = restSizes.map((n) => a.alloc(n));
     this.ones.view.fill(1);
   }
@@ -200,6 +230,8 @@ export class HostTrunk {
   private tape?: Tape;
   private calls = 0;
   private onTape = -1;
+  /** The call whose head (forwardLogProbs) is on the tape. */
+  private headOnTape = -1;
 
   constructor(readonly shape: TransformerShape) {}
 
@@ -245,8 +277,75 @@ export class HostTrunk {
       this.run(tape, tokens, b, t, params);
       this.onTape = call;
     }
-    this.runBackward(tape, tokens, b, t, dOut);
+    tape.dLn.view.set(dOut);
+    this.runBackward(tape, tokens, b, t);
     return tape.grads.map((g, i) => g.view.slice(0, params[i].length));
+  }
+
+  /**
+   * The forward pass, then the tied output head z = LN_f(x_N) E^T and its log-softmax (wasm-softmax.ts): per
+   * row [log pi(target), entropy] ([B*T, 2]) for `targets` [B*T] (each position's next token).
+   */
+  forwardLogProbs(
+    tokens: Int32Array,
+    targets: Int32Array,
+    b: number,
+    t: number,
+    params: Float32Array[],
+  ): { call: number; out: Float32Array } {
+    const tape = this.tapeFor(b * t);
+    checkIds('target', targets, b * t, this.shape.vocab);
+    this.run(tape, tokens, b, t, params);
+    this.runHead(tape, targets, b * t);
+    this.onTape = ++this.calls;
+    this.headOnTape = this.onTape;
+    return { call: this.onTape, out: tape.headOut.view.slice(0, 2 * b * t) };
+  }
+
+  /**
+   * Gradients of every weight input given dL/d [log pi(target), entropy] per row; recomputes the forward
+   * pass and the head if they left the tape. The tied embedding's gradient is the embedding rows' plus the
+   * head's.
+   */
+  backwardLogProbs(
+    call: number,
+    tokens: Int32Array,
+    targets: Int32Array,
+    b: number,
+    t: number,
+    params: Float32Array[],
+    dOut: Float32Array,
+  ): Float32Array[] {
+    const { vocab, width: d } = this.shape;
+    const rows = b * t;
+    const tape = this.tapeFor(rows);
+    if (this.onTape !== call || this.headOnTape !== call) {
+      this.run(tape, tokens, b, t, params);
+      this.runHead(tape, targets, rows);
+      this.onTape = call;
+      this.headOnTape = call;
+    }
+    const par = tape.arena.parallel;
+    const [tok, dLogits, head] = [tape.params[0], tape.dLogits, tape.headGrad];
+    tape.dHeadOut.view.set(dOut.subarray(0, 2 * rows));
+    const [logPi, out] = [tape.logits.offset, tape.headOut.offset];
+    par.logSoftmaxBwd(logPi, rows, vocab, tape.targets.offset, out, tape.dHeadOut.offset, dLogits.offset);
+    // dL/d LN_f(x_N) = dz E into dLn (where the trunk's backward pass starts); the head's dE = dz^T LN_f(x_N).
+    par.mmNN(dLogits.offset, rows, tok.offset, d, vocab, tape.dLn.offset);
+    par.mmTN(dLogits.offset, vocab, tape.hidden.offset, d, rows, head.offset, vocab);
+    this.runBackward(tape, tokens, b, t);
+    const dTok = tape.grads[0].view;
+    for (let i = 0; i < vocab * d; i++) dTok[i] += head.view[i];
+    return tape.grads.map((g, i) => g.view.slice(0, params[i].length));
+  }
+
+  /** z = LN_f(x_N) E^T [rows, V] (E: the token embedding, tied), then log-softmax rows into headOut. */
+  private runHead(tape: Tape, targets: Int32Array, rows: number): void {
+    const { vocab, width: d } = this.shape;
+    const par = tape.arena.parallel;
+    new Int32Array(tape.targets.view.buffer, tape.targets.offset, rows).set(targets.subarray(0, rows));
+    par.mm(tape.hidden.offset, rows, tape.params[0].offset, vocab, d, tape.logits.offset);
+    par.logSoftmaxFwd(tape.logits.offset, rows, vocab, tape.targets.offset, tape.headOut.offset);
   }
 
   private run(tape: Tape, tokens: Int32Array, b: number, t: number, params: Float32Array[]): void {
@@ -345,7 +444,8 @@ export class HostTrunk {
     );
   }
 
-  private runBackward(tape: Tape, tokens: Int32Array, b: number, t: number, dOut: Float32Array): void {
+  /** The backward pass from dL/d LN_f(x_N), which the caller put in tape.dLn. */
+  private runBackward(tape: Tape, tokens: Int32Array, b: number, t: number): void {
     const { width: d, layers, heads } = this.shape;
     const rows = b * t;
     const k = tape.arena.kernels;
@@ -386,11 +486,10 @@ export class HostTrunk {
       par.lnBwdCols(dy.offset, x.offset, mean.offset, rstd.offset, dGamma.offset, dBeta.offset, rows, d, d);
       par.lnBwdRows(dy.offset, x.offset, mean.offset, rstd.offset, gamma.offset, g.offset, rows, d);
     };
-    // g = LN_f'(dOut) (dOut copied into the arena: dLn is free until the last block), then the blocks.
+    // g = LN_f'(dOut) (dOut in dLn, which is free until the last block), then the blocks.
     const g = tape.g;
     g.view.fill(0);
     const n = tape.params.length;
-    tape.dLn.view.set(dOut);
     normBackward(
       tape.dLn,
       tape.out,
@@ -438,14 +537,8 @@ export class HostTrunk {
 
   /** The batch's token ids into the arena (int32), each checked: the kernels index rows with them. */
   private loadTokens(tape: Tape, tokens: Int32Array, rows: number): void {
-    const { vocab } = this.shape;
-    const ids = new Int32Array(tape.tokens.view.buffer, tape.tokens.offset, rows);
-    for (let r = 0; r < rows; r++) {
-      const id = tokens[r];
-      if (!(id >= 0 && id < vocab))
-        throw new Error(`host trunk: token id ${id} at ${r} is outside the vocabulary (${vocab})`);
-      ids[r] = id;
-    }
+    checkIds('token', tokens, rows, this.shape.vocab);
+    new Int32Array(tape.tokens.view.buffer, tape.tokens.offset, rows).set(tokens.subarray(0, rows));
   }
 
   private blockParams(slots: Slots, l: number): Record<BlockKey, SimdBuffer> {
@@ -475,6 +568,35 @@ export function hostTrunk(tf: Tf, trunk: HostTrunk, tokens: TF.Tensor2D, weights
     const value = tf.tensor2d(out, [b * t, d]);
     const gradFunc = (dy: TF.Tensor) => {
       const grads = trunk.backward(call, ids, b, t, params, readOnCpu(tf, dy));
+      return grads.map((g, i) => tf.tensor(g, ws[i].shape));
+    };
+    return { value, gradFunc };
+  }) as unknown as TrunkOp;
+  return op(...weights);
+}
+
+/**
+ * [log pi(target), entropy] per position [B*T, 2] for input tokens [B, T] and their targets [B, T] (both
+ * read once, here), as a differentiable op of the same weights as `hostTrunk`: the trunk, the tied head
+ * and its log-softmax all on the host (HostTrunk.forwardLogProbs).
+ */
+export function hostTokenLogProbs(
+  tf: Tf,
+  trunk: HostTrunk,
+  inputs: TF.Tensor2D,
+  targets: TF.Tensor2D,
+  weights: TF.Tensor[],
+): TF.Tensor2D {
+  const [b, t] = inputs.shape;
+  const ids = readIntsOnCpu(tf, inputs);
+  const next = readIntsOnCpu(tf, targets);
+  const op = tf.customGrad((...inputs: (TF.Tensor | TF.GradSaveFunc)[]) => {
+    const ws = inputs.slice(0, weights.length) as TF.Tensor[];
+    const params = ws.map((w) => readOnCpu(tf, w).slice());
+    const { call, out } = trunk.forwardLogProbs(ids, next, b, t, params);
+    const value = tf.tensor2d(out, [b * t, 2]);
+    const gradFunc = (dy: TF.Tensor) => {
+      const grads = trunk.backwardLogProbs(call, ids, next, b, t, params, readOnCpu(tf, dy));
       return grads.map((g, i) => tf.tensor(g, ws[i].shape));
     };
     return { value, gradFunc };

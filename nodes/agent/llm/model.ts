@@ -19,7 +19,7 @@ import type * as TF from '@tensorflow/tfjs';
 import type { Tf } from '../../../src-main/engine/node-api.ts';
 import type { Rng } from '../../../src-main/engine/rng.ts';
 import { LN_EPS } from './host-rows.ts';
-import { BLOCK_KEYS, HostTrunk, hostTrunk, hostTrunkAvailable } from './host-trunk.ts';
+import { BLOCK_KEYS, HostTrunk, hostTokenLogProbs, hostTrunk, hostTrunkAvailable } from './host-trunk.ts';
 
 export interface TransformerShape {
   vocab: number;
@@ -213,6 +213,26 @@ export class Transformer {
     });
   }
 
+  /**
+   * [log pi(target), entropy] per position [B*T, 2] of right-padded inputs [B, T] and their targets [B, T],
+   * computed on the host in one op (trunk, tied head, log-softmax: host-trunk.ts) when the host trunk
+   * serves this batch; undefined otherwise (then take `forward`'s logits).
+   */
+  hostLogProbs(inputs: TF.Tensor2D, targets: TF.Tensor2D): TF.Tensor2D | undefined {
+    const tf = this.tf;
+    const [b, t] = inputs.shape;
+    this.checkLength(t);
+    if (this.trunkKernels !== 'host' || !hostTrunkAvailable(tf, this.shape, b * t)) return undefined;
+    this.host ??= new HostTrunk(this.shape);
+    return hostTokenLogProbs(tf, this.host, inputs, targets, this.trunkWeights());
+  }
+
+  /** The weights the host ops take: tokEmb, posEmb, BLOCK_KEYS per block, lnfg, lnfb. */
+  private trunkWeights(): TF.Variable[] {
+    const blocks = this.blocks.flatMap((w) => BLOCK_KEYS.map((k) => w[k]));
+    return [this.tokEmb, this.posEmb, ...blocks, this.lnfg, this.lnfb];
+  }
+
   /** The final hidden states LN_f(x_N) [B*T, d] for right-padded tokens [B, T]. */
   private trunk(tokens: TF.Tensor2D): TF.Tensor2D {
     const tf = this.tf;
@@ -220,8 +240,7 @@ export class Transformer {
     this.checkLength(t);
     if (this.trunkKernels === 'host' && hostTrunkAvailable(tf, this.shape, b * t)) {
       this.host ??= new HostTrunk(this.shape);
-      const blocks = this.blocks.flatMap((w) => BLOCK_KEYS.map((k) => w[k]));
-      return hostTrunk(tf, this.host, tokens, [this.tokEmb, this.posEmb, ...blocks, this.lnfg, this.lnfb]);
+      return hostTrunk(tf, this.host, tokens, this.trunkWeights());
     }
     const pos = tf.slice(this.posEmb, [0, 0], [t, this.shape.width]);
     const x0 = tf.add(tf.reshape(this.embed(tokens), [b, t, this.shape.width]), pos) as TF.Tensor3D;

@@ -128,7 +128,14 @@ export function sequenceLogProbs(
   const [b, t] = tokens.shape;
   const v = model.shape.vocab;
   const inputs = tf.slice(tokens, [0, 0], [b, t - 1]);
-  const targets = tf.reshape(tf.slice(tokens, [0, 1], [b, t - 1]), [-1]) as TF.Tensor1D;
+  const next = tf.slice(tokens, [0, 1], [b, t - 1]);
+  // On the CPU backends: trunk, head and log-softmax in one host op.
+  const host = withHidden ? undefined : model.hostLogProbs(inputs, next);
+  if (host) {
+    const column = (c: number) => tf.reshape(tf.slice(host, [0, c], [-1, 1]), [b, t - 1]) as TF.Tensor2D;
+    return { logProbs: column(0), entropy: withEntropy ? column(1) : (tf.zeros([b, t - 1]) as TF.Tensor2D) };
+  }
+  const targets = tf.reshape(next, [-1]) as TF.Tensor1D;
   let hidden: TF.Tensor3D | undefined;
   let forward: TF.Tensor3D;
   if (withHidden) {

@@ -31,6 +31,8 @@ export enum HelperKernel {
   mmNNPacked = 12,
   mmTNPacked = 13,
   transposeInto = 14,
+  logSoftmaxFwd = 15,
+  logSoftmaxBwd = 16,
 }
 
 /**
@@ -75,7 +77,7 @@ const { module, memory, control } = workerData;
 const k = new WebAssembly.Instance(module, { env: { memory } }).exports;
 const table = [
   k.mm, k.mmNN, k.mmTN, k.attnFwd, k.attnBwd, k.lnFwd, k.lnBwdRows, k.lnBwdCols, k.biasAct, k.actGrad, k.scaleBy,
-  k.packPanels, k.mmNNPacked, k.mmTNPacked, k.transposeInto,
+  k.packPanels, k.mmNNPacked, k.mmTNPacked, k.transposeInto, k.logSoftmaxFwd, k.logSoftmaxBwd,
 ];
 const c = new Int32Array(control);
 const SPIN_MS = ${SPIN_MS};

@@ -23,7 +23,7 @@ const [F32_ADD, F32_SUB, F32_MUL, F32_DIV, F32_MAX] = [0x92, 0x93, 0x94, 0x95, 0
 const [I32_SUB, I32_DIV_U, I32_REM_U, I32_SHL, I32_LE_S] = [0x6b, 0x6e, 0x70, 0x74, 0x4c];
 
 /** The float ops of one lane shape: scalar f32, or four f32 lanes (the same IEEE operations lane by lane). */
-interface Lanes {
+export interface Lanes {
   constant: (f: Fn, v: number) => void;
   load: (f: Fn) => void;
   store: (f: Fn) => void;
@@ -45,7 +45,7 @@ interface Lanes {
   width: number;
 }
 
-const SCALAR: Lanes = {
+export const SCALAR: Lanes = {
   constant: (f, v) => f.f32(v),
   load: (f) => f.f32Load(),
   store: (f) => f.f32Store(),
@@ -64,7 +64,7 @@ const SCALAR: Lanes = {
   width: 1,
 };
 
-const VECTOR: Lanes = {
+export const VECTOR: Lanes = {
   constant: (f, v) => f.f32(v).op(...F32X4_SPLAT),
   load: (f) => f.v128Load(),
   store: (f) => f.v128Store(),
@@ -87,7 +87,7 @@ const VECTOR: Lanes = {
  * Expects x (<= 0 here: scores minus their row maximum) on the stack; leaves exp(x). Scalar or four lanes
  * at a time with the same operations in the same order, so both give the same bits.
  */
-function emitExp(f: Fn, l: Lanes): void {
+export function emitExp(f: Fn, l: Lanes): void {
   const { x, n } = l;
   l.constant(f, -87.33654);
   f.op(...l.max).set(x);

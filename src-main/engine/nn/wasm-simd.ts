@@ -35,6 +35,7 @@ import {
   layerNormForwardFn,
 } from './wasm-layer-norm.ts';
 import { PANEL, packedProductFn, packPanelsFn } from './wasm-packed.ts';
+import { logSoftmaxBackwardFn, logSoftmaxForwardFn } from './wasm-softmax.ts';
 
 export const ACT_IDENTITY = 0;
 export const ACT_TANH = 1;
@@ -822,6 +823,18 @@ export interface Kernels {
     actOut: number,
     slope: number,
   ): void;
+  /** Rows of logits [rows, v] -> log pi in place; out [rows, 2] = [log pi(target), entropy] (wasm-softmax.ts). */
+  logSoftmaxFwd(z: number, rows: number, v: number, targets: number, out: number): void;
+  /** dz [rows, v] from log pi, the forward's out and dOut [rows, 2] (dL/d log pi(target), dL/d entropy). */
+  logSoftmaxBwd(
+    logPi: number,
+    rows: number,
+    v: number,
+    targets: number,
+    out: number,
+    dOut: number,
+    dz: number,
+  ): void;
   /** d[k] *= h[k] for n (a multiple of 4) floats. */
   scaleBy(d: number, h: number, n: number): void;
   /** out[c, r] = m[r, c], out's row stride ldo floats (4 x 4 blocks in registers). */
@@ -957,6 +970,8 @@ function simdModule(shared: boolean, fused: boolean): WebAssembly.Module {
     embedRowsFn(),
     scatterRowsFn(),
     scaleByFn(),
+    logSoftmaxForwardFn(),
+    logSoftmaxBackwardFn(),
   );
   // mmNNPacked calls the epilogue by its index.
   const epilogue = fns.push(biasResidualActFn()) - 1;
@@ -1117,6 +1132,8 @@ export type ParallelKernels = Pick<
   | 'biasAct'
   | 'actGrad'
   | 'scaleBy'
+  | 'logSoftmaxFwd'
+  | 'logSoftmaxBwd'
 >;
 
 /**
@@ -1224,6 +1241,21 @@ function splitKernels(k: Kernels, helper: KernelHelper): ParallelKernels {
       if (alone(n, n)) return k.actGrad(d, h, n, act);
       const m = (n >> 3) << 2;
       helper.run(HelperKernel.actGrad, [d + m * 4, h + m * 4, n - m, act], () => k.actGrad(d, h, m, act));
+    },
+    logSoftmaxFwd(z, rows, v, targets, out) {
+      if (alone(rows, rows * v)) return k.logSoftmaxFwd(z, rows, v, targets, out);
+      rowChunks(
+        HelperKernel.logSoftmaxFwd,
+        k.logSoftmaxFwd,
+        [z, rows, v, targets, out],
+        [v * 4, 0, 0, 4, 8],
+        rows,
+      );
+    },
+    logSoftmaxBwd(logPi, rows, v, targets, out, dOut, dz) {
+      if (alone(rows, rows * v)) return k.logSoftmaxBwd(logPi, rows, v, targets, out, dOut, dz);
+      const args = [logPi, rows, v, targets, out, dOut, dz];
+      rowChunks(HelperKernel.logSoftmaxBwd, k.logSoftmaxBwd, args, [v * 4, 0, 0, 4, 8, 8, v * 4], rows);
     },
     scaleBy(d, h, n) {
       if (alone(n, n)) return k.scaleBy(d, h, n);
