@@ -362,7 +362,7 @@ describe('host trunk op', () => {
       expect(tf.memory().numTensors).toBe(before);
       host.forEach((values, i) => {
         expect(values.length).toBe(reference[i].length);
-        const scale = Math.max(...Array.from(reference[i], Math.abs));
+        const scale = Math.max(1e-30, ...Array.from(reference[i], Math.abs));
         const worst = Math.max(...Array.from(values, (v, j) => Math.abs(v - reference[i][j])));
         expect(worst / scale, i === 0 ? 'value' : `gradient of weight ${i - 1}`).toBeLessThan(1e-4);
       });
@@ -371,59 +371,65 @@ describe('host trunk op', () => {
     });
   }
 
-  it('log-probabilities and entropies with head and log-softmax on the host: the tensor path’s values and gradients, also after the tape moved on', () => {
-    const m = new Transformer(tf, { ...shape, vocab: 13, context: 16 }, new Rng(6), 'trunk-head');
-    tf.tidy(() => {
-      for (const v of m.variables) v.assign(tf.add(v, tf.randomNormal(v.shape, 0, 0.05, 'float32', 8)));
-    });
-    const tokens = tf.tensor2d(
-      Int32Array.from({ length: 3 * 11 }, (_, i) => (i * 5 + 2) % 13),
-      [3, 11],
-      'int32',
-    );
-    const [wLogp, wEntropy] = [
-      tf.randomNormal([3, 10], 0, 1, 'float32', 10),
-      tf.randomNormal([3, 10], 0, 1, 'float32', 11),
-    ];
-    /** [logProbs, entropy, every weight gradient] of sum(logp wLogp + H wEntropy). */
-    const run = (kernels: 'host' | 'tensor', between?: () => void) => {
-      m.trunkKernels = kernels;
-      return tf.tidy(() => {
-        let values: Float32Array[] = [];
-        const r = tf.variableGrads(() => {
-          const { logProbs, entropy } = sequenceLogProbs(tf, m, tokens, true);
-          values = [logProbs.dataSync() as Float32Array, entropy.dataSync() as Float32Array];
-          between?.();
-          return tf.add(tf.sum(tf.mul(logProbs, wLogp)), tf.sum(tf.mul(entropy, wEntropy))) as TF.Scalar;
-        }, m.variables);
-        return [...values, ...m.variables.map((v) => r.grads[v.name].dataSync() as Float32Array)];
+  it.each([false, true])(
+    'log-probabilities, entropies (and hidden states: %s) with head and log-softmax on the host: the tensor path’s values and gradients, also after the tape moved on',
+    (withHidden) => {
+      const m = new Transformer(tf, { ...shape, vocab: 13, context: 16 }, new Rng(6), 'trunk-head');
+      tf.tidy(() => {
+        for (const v of m.variables) v.assign(tf.add(v, tf.randomNormal(v.shape, 0, 0.05, 'float32', 8)));
       });
-    };
-    const reference = run('tensor');
-    const before = tf.memory().numTensors;
-    const host = run('host');
-    // Another forward pass of the same model pushes this one off the tape: the backward pass recomputes it.
-    const other = tf.tensor2d(
-      Int32Array.from({ length: 2 * 7 }, (_, i) => i % 13),
-      [2, 7],
-      'int32',
-    );
-    const recomputed = run('host', () => m.forward(other).dispose());
-    expect(tf.memory().numTensors).toBe(before + 1);
-    for (const result of [host, recomputed])
-      result.forEach((values, i) => {
-        expect(values.length).toBe(reference[i].length);
-        const scale = Math.max(...Array.from(reference[i], Math.abs));
-        const worst = Math.max(...Array.from(values, (v, j) => Math.abs(v - reference[i][j])));
-        expect(
-          worst / scale,
-          ['log-probabilities', 'entropies'][i] ?? `gradient of weight ${i - 2}`,
-        ).toBeLessThan(1e-4);
-      });
-    expect(Array.from(recomputed[2])).toEqual(Array.from(host[2]));
-    tf.dispose([tokens, wLogp, wEntropy, other]);
-    m.dispose();
-  });
+      const tokens = tf.tensor2d(
+        Int32Array.from({ length: 3 * 11 }, (_, i) => (i * 5 + 2) % 13),
+        [3, 11],
+        'int32',
+      );
+      const [wLogp, wEntropy, wHidden] = [
+        tf.randomNormal([3, 10], 0, 1, 'float32', 10),
+        tf.randomNormal([3, 10], 0, 1, 'float32', 11),
+        tf.randomNormal([3, 10, shape.width], 0, 1, 'float32', 12),
+      ];
+      /** [logProbs, entropy, hidden, every weight gradient] of sum(logp wLogp + H wEntropy (+ h wHidden)). */
+      const run = (kernels: 'host' | 'tensor', between?: () => void) => {
+        m.trunkKernels = kernels;
+        return tf.tidy(() => {
+          let values: Float32Array[] = [];
+          const r = tf.variableGrads(() => {
+            const { logProbs, entropy, hidden } = sequenceLogProbs(tf, m, tokens, true, withHidden);
+            const h = hidden ?? tf.zeros([3, 10, shape.width]);
+            values = [logProbs, entropy, h].map((x) => x.dataSync() as Float32Array);
+            between?.();
+            const loss = tf.add(tf.sum(tf.mul(logProbs, wLogp)), tf.sum(tf.mul(entropy, wEntropy)));
+            return tf.add(loss, tf.sum(tf.mul(h, wHidden))) as TF.Scalar;
+          }, m.variables);
+          return [...values, ...m.variables.map((v) => r.grads[v.name].dataSync() as Float32Array)];
+        });
+      };
+      const reference = run('tensor');
+      const before = tf.memory().numTensors;
+      const host = run('host');
+      // Another forward pass of the same model pushes this one off the tape: the backward pass recomputes it.
+      const other = tf.tensor2d(
+        Int32Array.from({ length: 2 * 7 }, (_, i) => i % 13),
+        [2, 7],
+        'int32',
+      );
+      const recomputed = run('host', () => m.forward(other).dispose());
+      expect(tf.memory().numTensors).toBe(before + 1);
+      for (const result of [host, recomputed])
+        result.forEach((values, i) => {
+          expect(values.length).toBe(reference[i].length);
+          const scale = Math.max(1e-30, ...Array.from(reference[i], Math.abs));
+          const worst = Math.max(...Array.from(values, (v, j) => Math.abs(v - reference[i][j])));
+          expect(
+            worst / scale,
+            ['log-probabilities', 'entropies', 'hidden states'][i] ?? `gradient of weight ${i - 3}`,
+          ).toBeLessThan(1e-4);
+        });
+      expect(Array.from(recomputed[3])).toEqual(Array.from(host[3]));
+      tf.dispose([tokens, wLogp, wEntropy, wHidden, other]);
+      m.dispose();
+    },
+  );
 
   it('refuses a token id outside the vocabulary, naming it, instead of reading past the embedding', () => {
     const m = new Transformer(tf, shape, new Rng(5), 'trunk-bad-token');

@@ -284,7 +284,8 @@ export class HostTrunk {
 
   /**
    * The forward pass, then the tied output head z = LN_f(x_N) E^T and its log-softmax (wasm-softmax.ts): per
-   * row [log pi(target), entropy] ([B*T, 2]) for `targets` [B*T] (each position's next token).
+   * row [log pi(target), entropy] for `targets` [B*T] (each position's next token), followed with
+   * `withHidden` by the row's LN_f(x_N) (what a value head reads): [B*T, 2 (+ d)].
    */
   forwardLogProbs(
     tokens: Int32Array,
@@ -292,20 +293,31 @@ export class HostTrunk {
     b: number,
     t: number,
     params: Float32Array[],
+    withHidden: boolean,
   ): { call: number; out: Float32Array } {
-    const tape = this.tapeFor(b * t);
-    checkIds('target', targets, b * t, this.shape.vocab);
+    const d = this.shape.width;
+    const rows = b * t;
+    const tape = this.tapeFor(rows);
+    checkIds('target', targets, rows, this.shape.vocab);
     this.run(tape, tokens, b, t, params);
-    this.runHead(tape, targets, b * t);
+    this.runHead(tape, targets, rows);
     this.onTape = ++this.calls;
     this.headOnTape = this.onTape;
-    return { call: this.onTape, out: tape.headOut.view.slice(0, 2 * b * t) };
+    if (!withHidden) return { call: this.onTape, out: tape.headOut.view.slice(0, 2 * rows) };
+    const width = 2 + d;
+    const out = new Float32Array(rows * width);
+    for (let r = 0; r < rows; r++) {
+      out[r * width] = tape.headOut.view[2 * r];
+      out[r * width + 1] = tape.headOut.view[2 * r + 1];
+      out.set(tape.hidden.view.subarray(r * d, (r + 1) * d), r * width + 2);
+    }
+    return { call: this.onTape, out };
   }
 
   /**
-   * Gradients of every weight input given dL/d [log pi(target), entropy] per row; recomputes the forward
-   * pass and the head if they left the tape. The tied embedding's gradient is the embedding rows' plus the
-   * head's.
+   * Gradients of every weight input given dL/d of `forwardLogProbs`'s rows (the same width); recomputes the
+   * forward pass and the head if they left the tape. The tied embedding's gradient is the embedding rows'
+   * plus the head's.
    */
   backwardLogProbs(
     call: number,
@@ -327,11 +339,21 @@ export class HostTrunk {
     }
     const par = tape.arena.parallel;
     const [tok, dLogits, head] = [tape.params[0], tape.dLogits, tape.headGrad];
-    tape.dHeadOut.view.set(dOut.subarray(0, 2 * rows));
+    const width = dOut.length / rows; // 2, or 2 + d with the hidden states
+    const dHead = tape.dHeadOut.view;
+    for (let r = 0; r < rows; r++) {
+      dHead[2 * r] = dOut[r * width];
+      dHead[2 * r + 1] = dOut[r * width + 1];
+    }
     const [logPi, out] = [tape.logits.offset, tape.headOut.offset];
     par.logSoftmaxBwd(logPi, rows, vocab, tape.targets.offset, out, tape.dHeadOut.offset, dLogits.offset);
-    // dL/d LN_f(x_N) = dz E into dLn (where the trunk's backward pass starts); the head's dE = dz^T LN_f(x_N).
+    // dL/d LN_f(x_N) = dz E (+ what the hidden states' readers sent) into dLn, where the trunk's backward
+    // pass starts; the head's dE = dz^T LN_f(x_N).
     par.mmNN(dLogits.offset, rows, tok.offset, d, vocab, tape.dLn.offset);
+    if (width > 2) {
+      const dLn = tape.dLn.view;
+      for (let r = 0; r < rows; r++) for (let c = 0; c < d; c++) dLn[r * d + c] += dOut[r * width + 2 + c];
+    }
     par.mmTN(dLogits.offset, vocab, tape.hidden.offset, d, rows, head.offset, vocab);
     this.runBackward(tape, tokens, b, t);
     const dTok = tape.grads[0].view;
@@ -576,9 +598,10 @@ export function hostTrunk(tf: Tf, trunk: HostTrunk, tokens: TF.Tensor2D, weights
 }
 
 /**
- * [log pi(target), entropy] per position [B*T, 2] for input tokens [B, T] and their targets [B, T] (both
- * read once, here), as a differentiable op of the same weights as `hostTrunk`: the trunk, the tied head
- * and its log-softmax all on the host (HostTrunk.forwardLogProbs).
+ * [log pi(target), entropy] per position for input tokens [B, T] and their targets [B, T] (both read once,
+ * here), followed with `withHidden` by the position's LN_f(x_N): [B*T, 2 (+ d)], as a differentiable op of
+ * the same weights as `hostTrunk`: the trunk, the tied head and its log-softmax all on the host
+ * (HostTrunk.forwardLogProbs).
  */
 export function hostTokenLogProbs(
   tf: Tf,
@@ -586,15 +609,17 @@ export function hostTokenLogProbs(
   inputs: TF.Tensor2D,
   targets: TF.Tensor2D,
   weights: TF.Tensor[],
+  withHidden: boolean,
 ): TF.Tensor2D {
   const [b, t] = inputs.shape;
   const ids = readIntsOnCpu(tf, inputs);
   const next = readIntsOnCpu(tf, targets);
+  const width = withHidden ? 2 + trunk.shape.width : 2;
   const op = tf.customGrad((...inputs: (TF.Tensor | TF.GradSaveFunc)[]) => {
     const ws = inputs.slice(0, weights.length) as TF.Tensor[];
     const params = ws.map((w) => readOnCpu(tf, w).slice());
-    const { call, out } = trunk.forwardLogProbs(ids, next, b, t, params);
-    const value = tf.tensor2d(out, [b * t, 2]);
+    const { call, out } = trunk.forwardLogProbs(ids, next, b, t, params, withHidden);
+    const value = tf.tensor2d(out, [b * t, width]);
     const gradFunc = (dy: TF.Tensor) => {
       const grads = trunk.backwardLogProbs(call, ids, next, b, t, params, readOnCpu(tf, dy));
       return grads.map((g, i) => tf.tensor(g, ws[i].shape));

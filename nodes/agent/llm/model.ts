@@ -214,17 +214,18 @@ export class Transformer {
   }
 
   /**
-   * [log pi(target), entropy] per position [B*T, 2] of right-padded inputs [B, T] and their targets [B, T],
-   * computed on the host in one op (trunk, tied head, log-softmax: host-trunk.ts) when the host trunk
-   * serves this batch; undefined otherwise (then take `forward`'s logits).
+   * [log pi(target), entropy] per position of right-padded inputs [B, T] and their targets [B, T], followed
+   * with `withHidden` by the final hidden states: [B*T, 2 (+ d)], computed on the host in one op (trunk,
+   * tied head, log-softmax: host-trunk.ts) when the host trunk serves this batch; undefined otherwise (then
+   * take `forward`'s logits).
    */
-  hostLogProbs(inputs: TF.Tensor2D, targets: TF.Tensor2D): TF.Tensor2D | undefined {
+  hostLogProbs(inputs: TF.Tensor2D, targets: TF.Tensor2D, withHidden = false): TF.Tensor2D | undefined {
     const tf = this.tf;
     const [b, t] = inputs.shape;
     this.checkLength(t);
     if (this.trunkKernels !== 'host' || !hostTrunkAvailable(tf, this.shape, b * t)) return undefined;
     this.host ??= new HostTrunk(this.shape);
-    return hostTokenLogProbs(tf, this.host, inputs, targets, this.trunkWeights());
+    return hostTokenLogProbs(tf, this.host, inputs, targets, this.trunkWeights(), withHidden);
   }
 
   /** The weights the host ops take: tokEmb, posEmb, BLOCK_KEYS per block, lnfg, lnfb. */

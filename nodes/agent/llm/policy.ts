@@ -130,10 +130,18 @@ export function sequenceLogProbs(
   const inputs = tf.slice(tokens, [0, 0], [b, t - 1]);
   const next = tf.slice(tokens, [0, 1], [b, t - 1]);
   // On the CPU backends: trunk, head and log-softmax in one host op.
-  const host = withHidden ? undefined : model.hostLogProbs(inputs, next);
+  const host = model.hostLogProbs(inputs, next, withHidden);
   if (host) {
     const column = (c: number) => tf.reshape(tf.slice(host, [0, c], [-1, 1]), [b, t - 1]) as TF.Tensor2D;
-    return { logProbs: column(0), entropy: withEntropy ? column(1) : (tf.zeros([b, t - 1]) as TF.Tensor2D) };
+    const logProbs = column(0);
+    const entropy = withEntropy ? column(1) : (tf.zeros([b, t - 1]) as TF.Tensor2D);
+    if (!withHidden) return { logProbs, entropy };
+    const d = model.shape.width;
+    return {
+      logProbs,
+      entropy,
+      hidden: tf.reshape(tf.slice(host, [0, 2], [-1, d]), [b, t - 1, d]) as TF.Tensor3D,
+    };
   }
   const targets = tf.reshape(next, [-1]) as TF.Tensor1D;
   let hidden: TF.Tensor3D | undefined;
