@@ -267,6 +267,26 @@ function causalBlocks(f: Fn, body: () => void): void {
   );
 }
 
+/**
+ * out[i0..i1] = m[i0.., i0..i1]^T x[i0..] with `mmTN` (m [t, t] row stride t; x, out [t, d_h]): the keys of
+ * rows i0..i1 take the queries from i0 on, the earlier ones being zeros of the causal m.
+ */
+function keysFromBlock(f: Fn, mmTN: number, m: Push, x: Push, out: Push): void {
+  product(
+    f,
+    mmTN,
+    at(at(m, I0, T), I0, ONE),
+    BLOCK_ROWS,
+    at(x, I0, DH),
+    DH,
+    ROWS_FROM_BLOCK,
+    at(out, I0, DH),
+    T,
+    DH,
+    DH,
+  );
+}
+
 /** Head h's queries (scaled by 1/sqrt(d_h)), keys and values of sequence `row` into the scratch slots. */
 function gatherQkv(f: Fn, q: Push, k: Push, v: Push): void {
   const width = local('d3');
@@ -422,21 +442,7 @@ export function attentionBackwardFn(products: ProductIndices): Fn {
     copyRows(f, 'dy', local('d'), ZERO, dO, true);
     const pp = local('pp');
     // dV = P^T dO: key rows i0..i1 take queries from i0 on.
-    causalBlocks(f, () =>
-      product(
-        f,
-        products.mmTN,
-        at(at(pp, I0, T), I0, ONE),
-        BLOCK_ROWS,
-        at(dO, I0, DH),
-        DH,
-        ROWS_FROM_BLOCK,
-        at(dv, I0, DH),
-        T,
-        DH,
-        DH,
-      ),
-    );
+    causalBlocks(f, () => keysFromBlock(f, products.mmTN, pp, dO, dv));
     // dP = dO V^T into dS's place, then dS = P . (dP - rowsum(P . dP)) row by row.
     causalBlocks(f, () =>
       product(f, products.mm, at(dO, I0, DH), BLOCK_ROWS, v, I1, DH, at(ds, I0, T), DH, DH, T),
@@ -473,21 +479,7 @@ export function attentionBackwardFn(products: ProductIndices): Fn {
     causalBlocks(f, () =>
       product(f, products.mmNN, at(ds, I0, T), BLOCK_ROWS, k, DH, I1, at(dq, I0, DH), T, DH, DH),
     );
-    causalBlocks(f, () =>
-      product(
-        f,
-        products.mmTN,
-        at(at(ds, I0, T), I0, ONE),
-        BLOCK_ROWS,
-        at(q, I0, DH),
-        DH,
-        ROWS_FROM_BLOCK,
-        at(dk, I0, DH),
-        T,
-        DH,
-        DH,
-      ),
-    );
+    causalBlocks(f, () => keysFromBlock(f, products.mmTN, ds, q, dk));
     copyRows(f, 'grad', local('d3'), ZERO, dq, false, true);
     copyRows(f, 'grad', local('d3'), local('d'), dk, false);
     copyRows(f, 'grad', local('d3'), (g) => g.get('d').i32(2).mul(), dv, false);

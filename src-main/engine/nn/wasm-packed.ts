@@ -26,46 +26,53 @@ function panelWidth(f: Fn): void {
   f.op(0x1b); // select: the smaller
 }
 
-export function packPanelsFn(): Fn {
-  const f = new Fn('packPanels', ['b', 'ldb', 'inner', 'cols', 'dst']);
-  for (const n of ['c', 'w', 'k', 'src', 'v']) f.local(n, I32);
+/** for (c = 0; c < cols; c += PANEL) body, with w = the panel's width (locals c, w). */
+function forPanels(f: Fn, body: (g: Fn) => void): void {
   f.i32(0).set('c');
   f.whileLoop(
     (g) => g.get('c').get('cols').op(I32_LT_S),
     (g) => {
       panelWidth(g);
       g.set('w');
-      g.get('b').get('c').i32(4).mul().add().set('src');
-      g.i32(0).set('k');
-      g.whileLoop(
-        (h) => h.get('k').get('inner').op(I32_LT_S),
-        (h) => {
-          // Full panels: four vector copies; the last, narrower one: w / 4 of them.
-          h.get('w').i32(PANEL).op(0x46); // i32.eq
-          h.op(0x04, 0x40);
-          for (let v = 0; v < PANEL / 4; v++)
-            h.get('dst')
-              .get('src')
-              .op(0xfd, 0x00, 4, ...uleb(16 * v))
-              .op(0xfd, 0x0b, 4, ...uleb(16 * v));
-          h.op(0x05);
-          h.i32(0).set('v');
-          h.whileLoop(
-            (z) => z.get('v').get('w').i32(4).mul().op(I32_LT_S),
-            (z) => {
-              z.get('dst').get('v').add().get('src').get('v').add().v128Load().v128Store();
-              z.bump('v', 16);
-            },
-          );
-          h.op(0x0b);
-          h.get('dst').get('w').i32(4).mul().add().set('dst');
-          h.get('src').get('ldb').i32(4).mul().add().set('src');
-          h.bump('k', 1);
-        },
-      );
+      body(g);
       g.bump('c', PANEL);
     },
   );
+}
+
+export function packPanelsFn(): Fn {
+  const f = new Fn('packPanels', ['b', 'ldb', 'inner', 'cols', 'dst']);
+  for (const n of ['c', 'w', 'k', 'src', 'v']) f.local(n, I32);
+  forPanels(f, (g) => {
+    g.get('b').get('c').i32(4).mul().add().set('src');
+    g.i32(0).set('k');
+    g.whileLoop(
+      (h) => h.get('k').get('inner').op(I32_LT_S),
+      (h) => {
+        // Full panels: four vector copies; the last, narrower one: w / 4 of them.
+        h.get('w').i32(PANEL).op(0x46); // i32.eq
+        h.op(0x04, 0x40);
+        for (let v = 0; v < PANEL / 4; v++)
+          h.get('dst')
+            .get('src')
+            .op(0xfd, 0x00, 4, ...uleb(16 * v))
+            .op(0xfd, 0x0b, 4, ...uleb(16 * v));
+        h.op(0x05);
+        h.i32(0).set('v');
+        h.whileLoop(
+          (z) => z.get('v').get('w').i32(4).mul().op(I32_LT_S),
+          (z) => {
+            z.get('dst').get('v').add().get('src').get('v').add().v128Load().v128Store();
+            z.bump('v', 16);
+          },
+        );
+        h.op(0x0b);
+        h.get('dst').get('w').i32(4).mul().add().set('dst');
+        h.get('src').get('ldb').i32(4).mul().add().set('src');
+        h.bump('k', 1);
+      },
+    );
+  });
   return f;
 }
 
@@ -82,37 +89,30 @@ export function packedProductFn(name: 'mmNNPacked' | 'mmTNPacked', strided: numb
     epilogue === undefined ? params : [...params, 'bias', 'residual', 'act', 'actOut', 'slope'],
   );
   f.local('c', I32).local('w', I32);
-  f.i32(0).set('c');
-  f.whileLoop(
-    (g) => g.get('c').get('cols').op(I32_LT_S),
-    (g) => {
-      panelWidth(g);
-      g.set('w');
-      // strided(a, rows, bp + c inner 4, w, inner, out + c 4, lda, ldb = w, ldc = cols)
-      g.get('a').get('rows');
-      g.get('bp').get('c').get('inner').mul().i32(4).mul().add();
-      g.get('w').get('inner');
-      g.get('out').get('c').i32(4).mul().add();
-      g.get('lda').get('w').get('cols');
-      g.call(strided);
-      if (epilogue !== undefined)
-        g.ifThen(
-          (h) => h.get('bias').i32(0).op(0x4e), // bias >= 0
-          (h) => {
-            // biasResidualAct(out + c 4, rows, w, cols, bias + c 4, residual (+ c 4), act, actOut + c 4,
-            // slope (+ c 4))
-            h.get('out').get('c').i32(4).mul().add().get('rows').get('w').get('cols');
-            h.get('bias').get('c').i32(4).mul().add();
-            h.get('residual').get('residual').get('c').i32(4).mul().add();
-            h.get('residual').i32(0).op(0x48).op(0x1b); // residual < 0 ? residual : residual + c 4
-            h.get('act').get('actOut').get('c').i32(4).mul().add();
-            h.get('slope').get('slope').get('c').i32(4).mul().add();
-            h.get('slope').i32(0).op(0x48).op(0x1b); // slope < 0 ? slope : slope + c 4
-            h.call(epilogue);
-          },
-        );
-      g.bump('c', PANEL);
-    },
-  );
+  forPanels(f, (g) => {
+    // strided(a, rows, bp + c inner 4, w, inner, out + c 4, lda, ldb = w, ldc = cols)
+    g.get('a').get('rows');
+    g.get('bp').get('c').get('inner').mul().i32(4).mul().add();
+    g.get('w').get('inner');
+    g.get('out').get('c').i32(4).mul().add();
+    g.get('lda').get('w').get('cols');
+    g.call(strided);
+    if (epilogue !== undefined)
+      g.ifThen(
+        (h) => h.get('bias').i32(0).op(0x4e), // bias >= 0
+        (h) => {
+          // biasResidualAct(out + c 4, rows, w, cols, bias + c 4, residual (+ c 4), act, actOut + c 4,
+          // slope (+ c 4))
+          h.get('out').get('c').i32(4).mul().add().get('rows').get('w').get('cols');
+          h.get('bias').get('c').i32(4).mul().add();
+          h.get('residual').get('residual').get('c').i32(4).mul().add();
+          h.get('residual').i32(0).op(0x48).op(0x1b); // residual < 0 ? residual : residual + c 4
+          h.get('act').get('actOut').get('c').i32(4).mul().add();
+          h.get('slope').get('slope').get('c').i32(4).mul().add();
+          h.get('slope').i32(0).op(0x48).op(0x1b); // slope < 0 ? slope : slope + c 4
+          h.call(epilogue);
+        },
+      );
+  });
   return f;
 }

@@ -515,22 +515,17 @@ function transposeIntoFn(): Fn {
           h.get('m').get('r').get('rowBytes').mul().add().get('c').i32(4).mul().add().set('src');
           for (let i = 0; i < 4; i++) h.get('src').get('rowBytes').i32(i).mul().add().v128Load().set(`v${i}`);
           // Interleave rows 0/1 and 2/3, then pair the halves: column j of the block in t_j order.
-          h.get('v0')
-            .get('v1')
-            .op(...shuffleLanes([0, 4, 1, 5]))
-            .set('t0');
-          h.get('v0')
-            .get('v1')
-            .op(...shuffleLanes([2, 6, 3, 7]))
-            .set('t1');
-          h.get('v2')
-            .get('v3')
-            .op(...shuffleLanes([0, 4, 1, 5]))
-            .set('t2');
-          h.get('v2')
-            .get('v3')
-            .op(...shuffleLanes([2, 6, 3, 7]))
-            .set('t3');
+          const interleave: [string, string, number[], string][] = [
+            ['v0', 'v1', [0, 4, 1, 5], 't0'],
+            ['v0', 'v1', [2, 6, 3, 7], 't1'],
+            ['v2', 'v3', [0, 4, 1, 5], 't2'],
+            ['v2', 'v3', [2, 6, 3, 7], 't3'],
+          ];
+          for (const [x, y, lanes, t] of interleave)
+            h.get(x)
+              .get(y)
+              .op(...shuffleLanes(lanes))
+              .set(t);
           h.get('out').get('c').get('outBytes').mul().add().get('r').i32(4).mul().add().set('dst');
           const columns: [string, string, number[]][] = [
             ['t0', 't2', [0, 1, 4, 5]],
