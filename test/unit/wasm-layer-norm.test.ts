@@ -1,6 +1,6 @@
 /**
  * The layer norm kernels give the same bits as JavaScript: the forward pass as host-rows.ts does it (the
- * decoder's), the backward pass as the trunk did it before the kernels; on one thread and split over two.
+ * decoder's), the backward pass as written out below; on one thread and split over two.
  */
 import { describe, expect, it } from 'vitest';
 import { layerNormRows } from '../../nodes/agent/llm/host-rows.ts';
@@ -9,10 +9,19 @@ import { SimdArena } from '../../src-main/engine/nn/wasm-simd.ts';
 // Above the size the helper takes half of (16k elements), odd rows so the halves differ.
 const [rows, d] = [701, 24];
 
+const f32 = Math.fround;
+
+/** sum_c term(c) as the kernels take it: four float32 lanes (lane j: c = j mod 4), then ((l0 + l1) + l2) + l3. */
+function laneSum(d: number, term: (c: number) => number): number {
+  const lanes = [0, 0, 0, 0];
+  for (let c = 0; c < d; c++) lanes[c & 3] = f32(lanes[c & 3] + term(c));
+  return f32(f32(f32(lanes[0] + lanes[1]) + lanes[2]) + lanes[3]);
+}
+
 /**
- * The backward pass in plain JavaScript, as the trunk ran it before the kernels (float64 arithmetic,
- * float32 arrays): x^ = (x - mu) rstd, g += rstd (dy.gamma - mean(dy.gamma) - x^ mean(dy.gamma . x^)),
- * dgamma = sum_rows dy . x^, dbeta = sum_rows dy.
+ * The backward pass in plain JavaScript, float32 operations in the kernels' order: x^ = (x - mu) rstd,
+ * g += rstd ((dy.gamma - mean(dy.gamma)) - x^ mean(dy.gamma . x^)), dgamma = sum_rows dy . x^,
+ * dbeta = sum_rows dy.
  */
 function layerNormBackward(
   dy: Float32Array,
@@ -30,23 +39,15 @@ function layerNormBackward(
   dBeta.fill(0);
   for (let r = 0; r < rows; r++) {
     const o = r * d;
-    const mu = mean[r];
-    const inv = rstd[r];
-    let meanDxhat = 0;
-    let meanDxhatXhat = 0;
+    const [mu, inv] = [mean[r], rstd[r]];
+    const xhat = (c: number) => f32(f32(x[o + c] - mu) * inv);
+    const dxhat = (c: number) => f32(dy[o + c] * gamma[c]);
+    const m1 = f32(laneSum(d, dxhat) / d);
+    const m2 = f32(laneSum(d, (c) => f32(dxhat(c) * xhat(c))) / d);
     for (let c = 0; c < d; c++) {
-      const xhat = (x[o + c] - mu) * inv;
-      const dxhat = dy[o + c] * gamma[c];
-      meanDxhat += dxhat;
-      meanDxhatXhat += dxhat * xhat;
-      dGamma[c] += dy[o + c] * xhat;
-      dBeta[c] += dy[o + c];
-    }
-    meanDxhat /= d;
-    meanDxhatXhat /= d;
-    for (let c = 0; c < d; c++) {
-      const xhat = (x[o + c] - mu) * inv;
-      g[o + c] += inv * (dy[o + c] * gamma[c] - meanDxhat - xhat * meanDxhatXhat);
+      g[o + c] = f32(g[o + c] + f32(inv * f32(f32(dxhat(c) - m1) - f32(xhat(c) * m2))));
+      dGamma[c] = f32(dGamma[c] + f32(dy[o + c] * xhat(c)));
+      dBeta[c] = f32(dBeta[c] + dy[o + c]);
     }
   }
 }
@@ -97,7 +98,17 @@ describe('layer norm kernels', () => {
 
     k.lnFwd(x.offset, gamma.offset, beta.offset, out.offset, mean.offset, rstd.offset, rows, d);
     k.lnBwdRows(dy.offset, x.offset, mean.offset, rstd.offset, gamma.offset, g.offset, rows, d);
-    k.lnBwdCols(dy.offset, x.offset, mean.offset, rstd.offset, dGamma.offset, dBeta.offset, rows, d, d);
+    arena.kernels.lnBwdCols(
+      dy.offset,
+      x.offset,
+      mean.offset,
+      rstd.offset,
+      dGamma.offset,
+      dBeta.offset,
+      rows,
+      d,
+      d,
+    );
     expect(Array.from(out.view)).toEqual(Array.from(expected.out));
     expect(Array.from(mean.view)).toEqual(Array.from(expected.mean));
     expect(Array.from(rstd.view)).toEqual(Array.from(expected.rstd));

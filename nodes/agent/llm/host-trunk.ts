@@ -505,7 +505,7 @@ export class HostTrunk {
       dGamma: SimdBuffer,
       dBeta: SimdBuffer,
     ) => {
-      par.lnBwdCols(dy.offset, x.offset, mean.offset, rstd.offset, dGamma.offset, dBeta.offset, rows, d, d);
+      k.lnBwdCols(dy.offset, x.offset, mean.offset, rstd.offset, dGamma.offset, dBeta.offset, rows, d, d);
       par.lnBwdRows(dy.offset, x.offset, mean.offset, rstd.offset, gamma.offset, g.offset, rows, d);
     };
     // g = LN_f'(dOut) (dOut in dLn, which is free until the last block), then the blocks.

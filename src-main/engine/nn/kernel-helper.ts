@@ -23,16 +23,15 @@ export enum HelperKernel {
   attnBwd = 4,
   lnFwd = 5,
   lnBwdRows = 6,
-  lnBwdCols = 7,
-  biasAct = 8,
-  actGrad = 9,
-  scaleBy = 10,
-  packPanels = 11,
-  mmNNPacked = 12,
-  mmTNPacked = 13,
-  transposeInto = 14,
-  logSoftmaxFwd = 15,
-  logSoftmaxBwd = 16,
+  biasAct = 7,
+  actGrad = 8,
+  scaleBy = 9,
+  packPanels = 10,
+  mmNNPacked = 11,
+  mmTNPacked = 12,
+  transposeInto = 13,
+  logSoftmaxFwd = 14,
+  logSoftmaxBwd = 15,
 }
 
 /**
@@ -76,7 +75,7 @@ const { parentPort, workerData } = require('node:worker_threads');
 const { module, memory, control } = workerData;
 const k = new WebAssembly.Instance(module, { env: { memory } }).exports;
 const table = [
-  k.mm, k.mmNN, k.mmTN, k.attnFwd, k.attnBwd, k.lnFwd, k.lnBwdRows, k.lnBwdCols, k.biasAct, k.actGrad, k.scaleBy,
+  k.mm, k.mmNN, k.mmTN, k.attnFwd, k.attnBwd, k.lnFwd, k.lnBwdRows, k.biasAct, k.actGrad, k.scaleBy,
   k.packPanels, k.mmNNPacked, k.mmTNPacked, k.transposeInto, k.logSoftmaxFwd, k.logSoftmaxBwd,
 ];
 const c = new Int32Array(control);

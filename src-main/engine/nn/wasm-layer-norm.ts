@@ -1,201 +1,318 @@
 /**
  * Layer norm (Ba et al. 2016) forward and backward as WebAssembly kernels for the host trunk, over
- * row-major [rows, d] float32 (see nodes/agent/llm/host-rows.ts for the math):
- *   lnFwd:     out = (x - mu) rstd gamma + beta per row, keeping mu and rstd (float32) per row
+ * row-major [rows, d] float32, d a multiple of 4 (see nodes/agent/llm/host-rows.ts for the math):
+ *   lnFwd:     out = (x - mu) rstd gamma + beta per row, keeping mu and rstd per row
  *   lnBwdRows: g += rstd (dy.gamma - mean(dy.gamma) - x^ mean(dy.gamma . x^)) per row
  *   lnBwdCols: dgamma = sum_rows dy . x^, dbeta = sum_rows dy over `cols` columns (row stride d)
- * Each does in float64 exactly what host-rows.ts's JavaScript does (same operations in the same order,
- * float32 loads and stores at the same places), so the two give the same bits. Rows are independent and
- * so are columns, so the kernel helper can take half of the rows (or columns) without changing a number.
+ * Float32 in f32x4 lanes, as PyTorch's CPU kernels do it: a row's sums run in four lanes (lane j takes the
+ * columns c = j mod 4, in order), then ((l0 + l1) + l2) + l3; every other operation is element-wise, a
+ * multiply and an add apart (no fused multiply-add, so every engine gives the same bits). host-rows.ts's
+ * `layerNormRows` does the same operations in JavaScript. Rows are independent and so are columns, so the
+ * kernel helper can take half of the rows (or columns, in fours) without changing a number.
  */
-import { F64, Fn, I32, I32_LT_S } from './wasm-asm.ts';
+import { extractLane, F32, F32X4_ADD, F32X4_MUL, F32X4_SPLAT, Fn, I32, I32_LT_S, V128 } from './wasm-asm.ts';
 
 /** Layer norm's epsilon: rstd = 1 / sqrt(biased variance + eps). */
 export const LAYER_NORM_EPS = 1e-5;
 
-const [F64_ADD, F64_SUB, F64_MUL, F64_DIV, F64_SQRT] = [0xa0, 0xa1, 0xa2, 0xa3, 0x9f];
-const [PROMOTE, DEMOTE, F64_FROM_I32] = [0xbb, 0xb6, 0xb7];
+const F32X4_SUB = [0xfd, 0xe5, 0x01];
+const [F32_ADD, F32_DIV, F32_SQRT, F32_FROM_I32] = [0x92, 0x95, 0x91, 0xb2];
 
-/** Pushes float64(buffer[index]) of a float32 buffer; `index` pushes the element's byte offset. */
-function load(f: Fn, buffer: string, index: (f: Fn) => void): Fn {
-  f.get(buffer);
-  index(f);
-  return f.add().f32Load().op(PROMOTE);
-}
+/**
+ * Rows lnFwd takes at once: their sums are separate dependency chains, so they overlap (~1.5x). lnBwdRows
+ * keeps more vectors per row and runs fastest one row at a time (measured).
+ */
+const FORWARD_ROWS_AT_ONCE = 4;
 
-/** The byte offset of element (r, c) of a [rows, d] matrix: (r d + c) 4, from locals rowByte and c. */
-const at = (f: Fn) => f.get('rowByte').get('c').i32(4).mul().add();
-const atRow = (f: Fn) => f.get('r').i32(4).mul();
-
-/** for (c = 0; c < limit; c++) body. */
-function columns(f: Fn, limit: string, body: () => void): void {
-  f.i32(0).set('c');
+/** for (cb = 0; cb < dBytes; cb += 16) body: the columns of a row, four at a time (byte offset cb). */
+function vectors(f: Fn, body: () => void): void {
+  f.i32(0).set('cb');
   f.whileLoop(
-    (g) => g.get('c').get(limit).op(I32_LT_S),
+    (g) => g.get('cb').get('dBytes').op(I32_LT_S),
     (g) => {
       body();
-      g.bump('c', 1);
+      g.bump('cb', 16);
     },
   );
 }
 
-/** for (r = 0; r < rows; r++) { rowByte = r d 4; body } */
-function rowLoop(f: Fn, body: () => void): void {
-  f.i32(0).set('r');
-  f.whileLoop(
-    (g) => g.get('r').get('rows').op(I32_LT_S),
-    (g) => {
-      g.get('r').get('d').mul().i32(4).mul().set('rowByte');
-      body();
-      g.bump('r', 1);
-    },
+/** Pushes the four floats at buffer + (row byte offset) + cb. */
+function loadRow(f: Fn, buffer: string, rowByte: string): Fn {
+  return f.get(buffer).get(rowByte).add().get('cb').add().v128Load();
+}
+
+/** Pushes the four floats of a per-column vector (gamma, beta) at cb. */
+function loadCols(f: Fn, buffer: string): Fn {
+  return f.get(buffer).get('cb').add().v128Load();
+}
+
+/** Replaces the f32x4 on the stack with ((l0 + l1) + l2) + l3 (local `lanes` as scratch). */
+function reduceLanes(f: Fn): Fn {
+  f.set('lanes')
+    .get('lanes')
+    .op(...extractLane(0));
+  for (let lane = 1; lane < 4; lane++)
+    f.get('lanes')
+      .op(...extractLane(lane))
+      .op(F32_ADD);
+  return f;
+}
+
+/** The locals every kernel here uses, and dBytes = d 4, dd = float32(d). */
+function prologue(f: Fn): void {
+  f.local('r', I32).local('cb', I32).local('dBytes', I32).local('dd', F32).local('lanes', V128);
+  f.get('d').i32(4).mul().set('dBytes');
+  f.get('d').op(F32_FROM_I32).set('dd');
+}
+
+/** body on rows r..r+n-1 (each() steps over them), `atOnce` at a time, then one at a time. */
+function rowBlocks(f: Fn, atOnce: number, body: (each: (step: (i: number) => void) => void) => void): void {
+  f.blocked('r', 'rows', atOnce, 1, (n) =>
+    body((step) => {
+      for (let i = 0; i < n; i++) step(i);
+    }),
   );
 }
 
-/** xhat = (x[r, c] - mu) inv, float64. */
-function xhat(f: Fn): void {
-  load(f, 'x', at).get('mu').op(F64_SUB).get('inv').op(F64_MUL).set('xhat');
+/** Sets local name = splat(float32 at buffer[r + i]) (a row's mean or rstd). */
+function rowStat(f: Fn, buffer: string, i: number, name: string): void {
+  f.get(buffer)
+    .get('r')
+    .i32(i)
+    .add()
+    .i32(4)
+    .mul()
+    .add()
+    .f32Load()
+    .op(...F32X4_SPLAT)
+    .set(name);
 }
-
-/** Rows lnFwd and lnBwdRows take at once: their sums are separate dependency chains, so they overlap. */
-const ROWS_AT_ONCE = 2;
 
 /** lnFwd(x, gamma, beta, out, mean, rstd, rows, d); out may be x. */
 export function layerNormForwardFn(): Fn {
   const f = new Fn('lnFwd', ['x', 'gamma', 'beta', 'out', 'mean', 'rstd', 'rows', 'd']);
-  f.local('r', I32).local('c', I32).local('dd', F64);
-  for (let i = 0; i < ROWS_AT_ONCE; i++) {
-    f.local(`rowByte${i}`, I32);
-    for (const n of ['sum', 'mu', 'sq', 'dev', 'inv']) f.local(`${n}${i}`, F64);
-  }
-  f.get('d').op(F64_FROM_I32).set('dd');
-  /** Rows r..r+n-1, each with exactly the one-row operations, interleaved column by column. */
-  const rowsAtOnce = (g: Fn, n: number) => {
-    const each = (body: (i: number) => void) => {
-      for (let i = 0; i < n; i++) body(i);
-    };
-    const x = (i: number) => load(g, 'x', (h) => h.get(`rowByte${i}`).get('c').i32(4).mul().add());
-    each((i) => g.get('r').i32(i).add().get('d').mul().i32(4).mul().set(`rowByte${i}`));
-    each((i) => g.f64(0).set(`sum${i}`));
-    columns(g, 'd', () =>
-      each((i) => {
-        g.get(`sum${i}`);
-        x(i).op(F64_ADD).set(`sum${i}`);
-      }),
+  prologue(f);
+  f.local('dev', V128);
+  for (let i = 0; i < FORWARD_ROWS_AT_ONCE; i++)
+    f.local(`rowByte${i}`, I32).local(`acc${i}`, V128).local(`mu${i}`, V128).local(`inv${i}`, V128);
+  rowBlocks(f, FORWARD_ROWS_AT_ONCE, (each) => {
+    const x = (i: number) => loadRow(f, 'x', `rowByte${i}`);
+    each((i) => f.get('r').i32(i).add().get('dBytes').mul().set(`rowByte${i}`));
+    // mu = (lane sums of x) / d
+    each((i) =>
+      f
+        .f32(0)
+        .op(...F32X4_SPLAT)
+        .set(`acc${i}`),
     );
-    each((i) => g.get(`sum${i}`).get('dd').op(F64_DIV).set(`mu${i}`));
-    each((i) => g.f64(0).set(`sq${i}`));
-    columns(g, 'd', () =>
+    vectors(f, () =>
+      each((i) =>
+        x(i)
+          .get(`acc${i}`)
+          .op(...F32X4_ADD)
+          .set(`acc${i}`),
+      ),
+    );
+    each((i) => {
+      f.get('mean').get('r').i32(i).add().i32(4).mul().add();
+      reduceLanes(f.get(`acc${i}`))
+        .get('dd')
+        .op(F32_DIV)
+        .f32Store();
+      rowStat(f, 'mean', i, `mu${i}`);
+    });
+    // rstd = 1 / sqrt((lane sums of (x - mu)^2) / d + eps)
+    each((i) =>
+      f
+        .f32(0)
+        .op(...F32X4_SPLAT)
+        .set(`acc${i}`),
+    );
+    vectors(f, () =>
       each((i) => {
-        x(i).get(`mu${i}`).op(F64_SUB).set(`dev${i}`);
-        g.get(`sq${i}`).get(`dev${i}`).get(`dev${i}`).op(F64_MUL).op(F64_ADD).set(`sq${i}`);
+        x(i)
+          .get(`mu${i}`)
+          .op(...F32X4_SUB)
+          .set('dev');
+        f.get('dev')
+          .get('dev')
+          .op(...F32X4_MUL)
+          .get(`acc${i}`)
+          .op(...F32X4_ADD)
+          .set(`acc${i}`);
       }),
     );
     each((i) => {
-      g.f64(1).get(`sq${i}`).get('dd').op(F64_DIV).f64(LAYER_NORM_EPS).op(F64_ADD);
-      g.op(F64_SQRT).op(F64_DIV).set(`inv${i}`);
-      const stat = (buffer: string, value: string) =>
-        g.get(buffer).get('r').i32(i).add().i32(4).mul().add().get(value).op(DEMOTE).f32Store();
-      stat('mean', `mu${i}`);
-      stat('rstd', `inv${i}`);
+      f.get('rstd').get('r').i32(i).add().i32(4).mul().add().f32(1);
+      reduceLanes(f.get(`acc${i}`))
+        .get('dd')
+        .op(F32_DIV)
+        .f32(LAYER_NORM_EPS)
+        .op(F32_ADD)
+        .op(F32_SQRT);
+      f.op(F32_DIV).f32Store();
+      rowStat(f, 'rstd', i, `inv${i}`);
     });
-    columns(g, 'd', () =>
+    // out = ((x - mu) rstd) gamma + beta
+    vectors(f, () =>
       each((i) => {
-        g.get('out').get(`rowByte${i}`).add().get('c').i32(4).mul().add();
-        x(i).get(`mu${i}`).op(F64_SUB).get(`inv${i}`).op(F64_MUL);
-        load(g, 'gamma', (h) => h.get('c').i32(4).mul()).op(F64_MUL);
-        load(g, 'beta', (h) => h.get('c').i32(4).mul()).op(F64_ADD);
-        g.op(DEMOTE).f32Store();
+        f.get('out').get(`rowByte${i}`).add().get('cb').add();
+        x(i)
+          .get(`mu${i}`)
+          .op(...F32X4_SUB)
+          .get(`inv${i}`)
+          .op(...F32X4_MUL);
+        loadCols(f, 'gamma').op(...F32X4_MUL);
+        loadCols(f, 'beta')
+          .op(...F32X4_ADD)
+          .v128Store();
       }),
     );
-  };
-  f.blocked('r', 'rows', ROWS_AT_ONCE, 1, (n) => rowsAtOnce(f, n));
+  });
   return f;
+}
+
+/** Sets locals xhat = (x - mu) rstd and dxhat = dy gamma of row i's four columns at cb. */
+function xhatDxhat(f: Fn, i: number): void {
+  loadRow(f, 'x', `rowByte${i}`)
+    .get(`mu${i}`)
+    .op(...F32X4_SUB)
+    .get(`inv${i}`)
+    .op(...F32X4_MUL)
+    .set('xhat');
+  loadRow(f, 'dy', `rowByte${i}`);
+  loadCols(f, 'gamma')
+    .op(...F32X4_MUL)
+    .set('dxhat');
 }
 
 /** lnBwdRows(dy, x, mean, rstd, gamma, g, rows, d): g += LN'(dy) with the forward pass's stats. */
 export function layerNormBackwardRowsFn(): Fn {
   const f = new Fn('lnBwdRows', ['dy', 'x', 'mean', 'rstd', 'gamma', 'g', 'rows', 'd']);
-  f.local('r', I32).local('c', I32).local('dd', F64);
-  for (let i = 0; i < ROWS_AT_ONCE; i++) {
-    f.local(`rowByte${i}`, I32);
-    for (const n of ['mu', 'inv', 'xhat', 'dxhat', 'm1', 'm2']) f.local(`${n}${i}`, F64);
-  }
-  f.get('d').op(F64_FROM_I32).set('dd');
-  /** Rows r..r+n-1 interleaved column by column, each with exactly the one-row operations. */
-  const rowsAtOnce = (g: Fn, n: number) => {
-    const each = (body: (i: number) => void) => {
-      for (let i = 0; i < n; i++) body(i);
-    };
-    const element = (i: number) => (h: Fn) => h.get(`rowByte${i}`).get('c').i32(4).mul().add();
-    const xhatOf = (i: number) =>
-      load(g, 'x', element(i)).get(`mu${i}`).op(F64_SUB).get(`inv${i}`).op(F64_MUL).set(`xhat${i}`);
-    const dxhatOf = (i: number) => {
-      load(g, 'dy', element(i));
-      load(g, 'gamma', (h) => h.get('c').i32(4).mul()).op(F64_MUL);
-    };
+  prologue(f);
+  f.local('xhat', V128).local('dxhat', V128);
+  f.local('rowByte0', I32);
+  for (const n of ['mu', 'inv', 'm1', 'm2']) f.local(`${n}0`, V128);
+  rowBlocks(f, 1, (each) => {
     each((i) => {
-      g.get('r').i32(i).add().get('d').mul().i32(4).mul().set(`rowByte${i}`);
-      const row = (h: Fn) => h.get('r').i32(i).add().i32(4).mul();
-      load(g, 'mean', row).set(`mu${i}`);
-      load(g, 'rstd', row).set(`inv${i}`);
-      g.f64(0).set(`m1${i}`);
-      g.f64(0).set(`m2${i}`);
+      f.get('r').i32(i).add().get('dBytes').mul().set(`rowByte${i}`);
+      rowStat(f, 'mean', i, `mu${i}`);
+      rowStat(f, 'rstd', i, `inv${i}`);
+      f.f32(0)
+        .op(...F32X4_SPLAT)
+        .set(`m1${i}`);
+      f.f32(0)
+        .op(...F32X4_SPLAT)
+        .set(`m2${i}`);
     });
-    columns(g, 'd', () =>
+    // m1 = mean(dxhat), m2 = mean(dxhat xhat), each from its lane sums
+    vectors(f, () =>
       each((i) => {
-        xhatOf(i);
-        dxhatOf(i);
-        g.set(`dxhat${i}`);
-        g.get(`m1${i}`).get(`dxhat${i}`).op(F64_ADD).set(`m1${i}`);
-        g.get(`m2${i}`).get(`dxhat${i}`).get(`xhat${i}`).op(F64_MUL).op(F64_ADD).set(`m2${i}`);
+        xhatDxhat(f, i);
+        f.get(`m1${i}`)
+          .get('dxhat')
+          .op(...F32X4_ADD)
+          .set(`m1${i}`);
+        f.get(`m2${i}`)
+          .get('dxhat')
+          .get('xhat')
+          .op(...F32X4_MUL)
+          .op(...F32X4_ADD)
+          .set(`m2${i}`);
       }),
     );
     each((i) => {
-      g.get(`m1${i}`).get('dd').op(F64_DIV).set(`m1${i}`);
-      g.get(`m2${i}`).get('dd').op(F64_DIV).set(`m2${i}`);
+      for (const m of ['m1', 'm2'])
+        reduceLanes(f.get(`${m}${i}`))
+          .get('dd')
+          .op(F32_DIV)
+          .op(...F32X4_SPLAT)
+          .set(`${m}${i}`);
     });
-    columns(g, 'd', () =>
+    // g += rstd ((dxhat - m1) - xhat m2)
+    vectors(f, () =>
       each((i) => {
-        xhatOf(i);
-        g.get('g');
-        element(i)(g);
-        g.add();
-        load(g, 'g', element(i)).get(`inv${i}`);
-        dxhatOf(i);
-        g.get(`m1${i}`).op(F64_SUB).get(`xhat${i}`).get(`m2${i}`).op(F64_MUL).op(F64_SUB);
-        g.op(F64_MUL).op(F64_ADD).op(DEMOTE).f32Store();
+        xhatDxhat(f, i);
+        f.get('g').get(`rowByte${i}`).add().get('cb').add();
+        loadRow(f, 'g', `rowByte${i}`).get(`inv${i}`);
+        f.get('dxhat')
+          .get(`m1${i}`)
+          .op(...F32X4_SUB)
+          .get('xhat')
+          .get(`m2${i}`)
+          .op(...F32X4_MUL)
+          .op(...F32X4_SUB);
+        f.op(...F32X4_MUL)
+          .op(...F32X4_ADD)
+          .v128Store();
       }),
     );
-  };
-  f.blocked('r', 'rows', ROWS_AT_ONCE, 1, (n) => rowsAtOnce(f, n));
+  });
   return f;
 }
 
 /**
  * lnBwdCols(dy, x, mean, rstd, dGamma, dBeta, rows, d, cols): dGamma and dBeta of the first `cols`
- * columns (offset the pointers for a later range), each summed over the rows in order in float32.
+ * columns (a multiple of 4; offset the pointers for a later range), each summed over the rows in order.
  */
 export function layerNormBackwardColumnsFn(): Fn {
   const f = new Fn('lnBwdCols', ['dy', 'x', 'mean', 'rstd', 'dGamma', 'dBeta', 'rows', 'd', 'cols']);
-  for (const n of ['r', 'c', 'rowByte', 'pg', 'pb']) f.local(n, I32);
-  for (const n of ['mu', 'inv', 'xhat']) f.local(n, F64);
-  columns(f, 'cols', () => {
-    f.get('dGamma').get('c').i32(4).mul().add().f32(0).f32Store();
-    f.get('dBeta').get('c').i32(4).mul().add().f32(0).f32Store();
+  prologue(f);
+  f.local('colBytes', I32).local('rowByte0', I32).local('mu0', V128).local('inv0', V128);
+  f.local('xhat', V128).local('dyv', V128);
+  f.get('cols').i32(4).mul().set('colBytes');
+  const zero = (buffer: string) =>
+    f
+      .get(buffer)
+      .get('cb')
+      .add()
+      .f32(0)
+      .op(...F32X4_SPLAT)
+      .v128Store();
+  const eachColumn = (body: () => void) => {
+    f.i32(0).set('cb');
+    f.whileLoop(
+      (g) => g.get('cb').get('colBytes').op(I32_LT_S),
+      (g) => {
+        body();
+        g.bump('cb', 16);
+      },
+    );
+  };
+  eachColumn(() => {
+    zero('dGamma');
+    zero('dBeta');
   });
-  rowLoop(f, () => {
-    load(f, 'mean', atRow).set('mu');
-    load(f, 'rstd', atRow).set('inv');
-    columns(f, 'cols', () => {
-      xhat(f);
-      f.get('dGamma').get('c').i32(4).mul().add().set('pg');
-      f.get('dBeta').get('c').i32(4).mul().add().set('pb');
-      f.get('pg').get('pg').f32Load().op(PROMOTE);
-      load(f, 'dy', at).get('xhat').op(F64_MUL).op(F64_ADD).op(DEMOTE).f32Store();
-      f.get('pb').get('pb').f32Load().op(PROMOTE);
-      load(f, 'dy', at).op(F64_ADD).op(DEMOTE).f32Store();
-    });
-  });
+  f.i32(0).set('r');
+  f.whileLoop(
+    (g) => g.get('r').get('rows').op(I32_LT_S),
+    (g) => {
+      g.get('r').get('dBytes').mul().set('rowByte0');
+      rowStat(g, 'mean', 0, 'mu0');
+      rowStat(g, 'rstd', 0, 'inv0');
+      eachColumn(() => {
+        loadRow(g, 'x', 'rowByte0')
+          .get('mu0')
+          .op(...F32X4_SUB)
+          .get('inv0')
+          .op(...F32X4_MUL)
+          .set('xhat');
+        loadRow(g, 'dy', 'rowByte0').set('dyv');
+        g.get('dGamma').get('cb').add();
+        loadCols(g, 'dGamma')
+          .get('dyv')
+          .get('xhat')
+          .op(...F32X4_MUL)
+          .op(...F32X4_ADD)
+          .v128Store();
+        g.get('dBeta').get('cb').add();
+        loadCols(g, 'dBeta')
+          .get('dyv')
+          .op(...F32X4_ADD)
+          .v128Store();
+      });
+      g.bump('r', 1);
+    },
+  );
   return f;
 }

@@ -1123,7 +1123,6 @@ export type ParallelKernels = Pick<
   | 'attnBwd'
   | 'lnFwd'
   | 'lnBwdRows'
-  | 'lnBwdCols'
   | 'biasAct'
   | 'actGrad'
   | 'scaleBy'
@@ -1257,7 +1256,8 @@ function splitKernels(k: Kernels, helper: KernelHelper): ParallelKernels {
       const m = Math.floor(n / 8) * 4;
       helper.run(HelperKernel.scaleBy, [d + m * 4, h + m * 4, n - m], () => k.scaleBy(d, h, m));
     },
-    // Layer norm: rows are independent (forward, dx), and so are columns (dgamma, dbeta).
+    // Layer norm: rows are independent. (dgamma, dbeta stay on one thread: split by columns, both threads
+    // read every row's cache lines, and it measured slower than one.)
     lnFwd(x, gamma, beta, out, mean, rstd, rows, d) {
       if (alone(rows, rows * d)) return k.lnFwd(x, gamma, beta, out, mean, rstd, rows, d);
       const h = rows >> 1;
@@ -1272,16 +1272,6 @@ function splitKernels(k: Kernels, helper: KernelHelper): ParallelKernels {
       const [m, e] = [h * d * 4, h * 4];
       helper.run(HelperKernel.lnBwdRows, [dy + m, x + m, mean + e, rstd + e, gamma, g + m, rows - h, d], () =>
         k.lnBwdRows(dy, x, mean, rstd, gamma, g, h, d),
-      );
-    },
-    lnBwdCols(dy, x, mean, rstd, dGamma, dBeta, rows, d, cols) {
-      if (alone(cols, rows * cols)) return k.lnBwdCols(dy, x, mean, rstd, dGamma, dBeta, rows, d, cols);
-      const h = cols >> 1;
-      const c = h * 4;
-      helper.run(
-        HelperKernel.lnBwdCols,
-        [dy + c, x + c, mean, rstd, dGamma + c, dBeta + c, rows, d, cols - h],
-        () => k.lnBwdCols(dy, x, mean, rstd, dGamma, dBeta, rows, d, h),
       );
     },
     // Packing: each thread packs half of the panels (whole panels: they start every PANEL columns).
