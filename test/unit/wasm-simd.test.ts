@@ -303,6 +303,32 @@ describe('WebAssembly SIMD kernels of the host MLP passes', () => {
     shared.dispose();
   });
 
+  it('a split job the helper has not started (asleep) is taken back and run here: the same numbers', async () => {
+    const shared = new SimdArena(1_000_000, { helper: true });
+    expect(await shared.helperReady()).toBe(true);
+    const [rows, cols, inner] = [203, 64, 130];
+    const [a, b, one, two] = [rows * inner, cols * inner, rows * cols, rows * cols].map((n) =>
+      shared.alloc(n),
+    );
+    fill(a.view, 0.4);
+    fill(b.view, 1.1);
+    shared.kernels.mm(a.offset, rows, b.offset, cols, inner, one.offset);
+    const bias = shared.alloc(cols);
+    fill(bias.view, 0.3);
+    shared.kernels.biasAct(one.offset, rows, cols, bias.offset, ACT_GELU);
+    let takenBack = 0;
+    for (let i = 0; i < 20 && takenBack === 0; i++) {
+      // Long enough for the helper to stop polling and sleep: waking it takes longer than a small job.
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      shared.parallel.mm(a.offset, rows, b.offset, cols, inner, two.offset);
+      shared.parallel.biasAct(two.offset, rows, cols, bias.offset, ACT_GELU);
+      expect(Array.from(two.view)).toEqual(Array.from(one.view));
+      takenBack = shared.helperJobsTakenBack();
+    }
+    expect(takenBack).toBeGreaterThan(0);
+    shared.dispose();
+  });
+
   it('the strided products work on blocks of wider matrices: the dense numbers, nothing outside written', () => {
     const k = arena.kernels;
     const [rows, cols, inner] = [6, 8, 5];

@@ -5,10 +5,14 @@
  * runs single-threaded under Node, so without this a training step uses one of the machine's cores.
  *
  * Hand-off through a shared Int32Array, no messages per call:
- *   [0] state: 5 starting, 0 idle, 1 job posted, 2 job done, 3 stop, 4 job failed;  [1] kernel;
+ *   [0] state: 5 starting, 0 idle, 1 job posted, 6 job taken by the worker, 2 job done, 3 stop,
+ *       4 job failed;  [1] kernel;
  *   [2] next chunk, [3] chunks (0: a plain job), [4] the count argument, [5] count, [6] units per chunk;
  *   [8..20] arguments, [21..33] their strides per unit (chunked jobs: runChunks)
- * The caller posts a job (state 1, notify), computes its own part, then waits until the state leaves 1.
+ * The caller posts a job (state 1, notify) and computes its own part. The worker takes a job by moving the
+ * state from 1 to 6 (compare-exchange). If the caller finds the job still untaken when its part is done
+ * (the worker asleep or still waking: ~0.1 ms on a virtual machine), it takes the job back (1 -> 0, the
+ * same compare-exchange) and runs the worker's part itself; else it waits until the state leaves 6.
  * The worker is plain JavaScript given as source (no bundled file to locate), and is unref'd, so it never
  * keeps a process alive. Until it leaves state 5 (a flag, not a message: a training loop that never
  * yields to the event loop would never see one), kernels run on the calling thread alone.
@@ -70,14 +74,16 @@ function runChunks(c: Int32Array, kernel: (...args: number[]) => void, args: num
   }
 }
 
+/** The kernels' export names by HelperKernel index (the enum's names are the module's export names). */
+function helperKernelNames(): string[] {
+  return Object.values(HelperKernel).filter((v): v is string => typeof v === 'string');
+}
+
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const { module, memory, control } = workerData;
 const k = new WebAssembly.Instance(module, { env: { memory } }).exports;
-const table = [
-  k.mm, k.mmNN, k.mmTN, k.attnFwd, k.attnBwd, k.lnFwd, k.lnBwdRows, k.biasAct, k.actGrad, k.scaleBy,
-  k.packPanels, k.mmNNPacked, k.mmTNPacked, k.transposeInto, k.logSoftmaxFwd, k.logSoftmaxBwd,
-];
+const table = ${JSON.stringify(helperKernelNames())}.map((name) => k[name]);
 const c = new Int32Array(control);
 const SPIN_MS = ${SPIN_MS};
 const [CHUNKS, ARGS, MAX_ARGS] = [${CHUNKS}, ${ARGS}, ${MAX_ARGS}];
@@ -99,6 +105,8 @@ for (;;) {
     continue;
   }
   if (state === 1) {
+    // Taken back by the caller in the meantime: nothing to do.
+    if (Atomics.compareExchange(c, 0, 1, 6) !== 1) continue;
     let done = 2;
     try {
       const kernel = table[c[1]];
@@ -146,8 +154,18 @@ export class KernelHelper {
   private readonly control = new Int32Array(new SharedArrayBuffer(CONTROL_INTS * 4));
   private readonly args = new Array<number>(MAX_ARGS).fill(0);
   private stopped = false;
+  /** Jobs this thread took back from the worker (untaken when its own part was done). */
+  takenBack = 0;
 
-  constructor(module: WebAssembly.Module, memory: WebAssembly.Memory) {
+  /** This thread's entry points of the worker's kernels (the same module on the same memory), by index. */
+  private readonly local: ((...args: number[]) => void)[];
+
+  constructor(
+    module: WebAssembly.Module,
+    memory: WebAssembly.Memory,
+    exports: Record<string, (...args: number[]) => void>,
+  ) {
+    this.local = helperKernelNames().map((name) => exports[name]);
     this.control[0] = 5;
     const Worker = workerConstructor();
     if (!Worker) throw new Error('KernelHelper: worker threads are not available here');
@@ -178,7 +196,7 @@ export class KernelHelper {
     const c = this.control;
     c[CHUNKS] = 0;
     for (let i = 0; i < args.length; i++) c[ARGS + i] = args[i];
-    this.job(kernel, mine);
+    this.job(kernel, mine, () => this.local[kernel](...args));
   }
 
   /**
@@ -207,11 +225,15 @@ export class KernelHelper {
       c[ARGS + j] = args[j] ?? 0;
       c[STRIDES + j] = strides[j] ?? 0;
     }
-    this.job(kernel, () => runChunks(c, local, this.args));
+    const claim = () => runChunks(c, local, this.args);
+    this.job(kernel, claim, claim);
   }
 
-  /** Posts the job in the control array, runs `mine` here, waits for the worker. */
-  private job(kernel: HelperKernel, mine: () => void): void {
+  /**
+   * Posts the job in the control array, runs `mine` here, then waits for the worker, or, when the worker
+   * has not taken the job yet, takes it back and runs `theirs` here too.
+   */
+  private job(kernel: HelperKernel, mine: () => void, theirs: () => void): void {
     const c = this.control;
     c[1] = kernel;
     Atomics.store(c, 0, 1);
@@ -223,17 +245,23 @@ export class KernelHelper {
     } catch (error) {
       failure = error;
     }
+    if (Atomics.compareExchange(c, 0, 1, 0) === 1) {
+      this.takenBack++;
+      if (failure !== undefined) throw failure;
+      theirs();
+      return;
+    }
     let state = Atomics.load(c, 0);
     const until = performance.now() + SPIN_MS;
-    while (state === 1 && performance.now() < until) {
-      for (let i = 0; i < 64 && state === 1; i++) state = Atomics.load(c, 0);
+    while (state === 6 && performance.now() < until) {
+      for (let i = 0; i < 64 && state === 6; i++) state = Atomics.load(c, 0);
     }
     // A worker that died cannot say so while this thread blocks: give up after a minute.
-    for (let waited = 0; state === 1 && waited < 60; waited++) {
-      Atomics.wait(c, 0, 1, 1000);
+    for (let waited = 0; state === 6 && waited < 60; waited++) {
+      Atomics.wait(c, 0, 6, 1000);
       state = Atomics.load(c, 0);
     }
-    if (state === 1) {
+    if (state === 6) {
       this.stop();
       throw new Error(`kernel helper: no answer from the worker for ${HelperKernel[kernel]}`);
     }

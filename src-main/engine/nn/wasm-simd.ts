@@ -1017,7 +1017,13 @@ export class SimdArena {
     const module = simdModule(shared, this.fused);
     const instance = new WebAssembly.Instance(module, { env: { memory: this.memory } });
     this.kernels = instance.exports as unknown as Kernels;
-    this.helper = shared ? new KernelHelper(module, this.memory) : undefined;
+    this.helper = shared
+      ? new KernelHelper(
+          module,
+          this.memory,
+          instance.exports as unknown as Record<string, (...args: number[]) => void>,
+        )
+      : undefined;
     // An arena dropped without `dispose` still stops its thread once collected.
     if (this.helper) helperOwners.register(this, this.helper);
     this.parallel = this.helper ? splitKernels(this.kernels, this.helper) : this.kernels;
@@ -1033,6 +1039,11 @@ export class SimdArena {
     } finally {
       clearInterval(keepAlive);
     }
+  }
+
+  /** How many split jobs this thread took back from the helper because it had not started them (tests). */
+  helperJobsTakenBack(): number {
+    return this.helper?.takenBack ?? 0;
   }
 
   /** Stops the helper thread; the arena's single-thread kernels stay usable. */
