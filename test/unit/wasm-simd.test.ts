@@ -385,8 +385,18 @@ describe('WebAssembly SIMD kernels of the host MLP passes', () => {
     fill(a.view, 0.4);
     fill(at.view, 1.3);
     fill(b.view, 2.1);
-    shared.kernels.packPanels(b.offset, cols, inner, cols, panels.offset);
-    shared.parallel.packPanels(b.offset, cols, inner, cols, panels2.offset);
+    // Column sums while packing (a bias gradient 1^T b): the 1-row product's numbers, on either thread.
+    const [ones, product, sums, sums2] = [inner, cols, cols, cols].map((n) => shared.alloc(n));
+    ones.view.fill(1);
+    shared.kernels.mmNN(ones.offset, 1, b.offset, cols, inner, product.offset);
+    shared.kernels.packPanels(b.offset, cols, inner, cols, panels.offset, sums.offset);
+    shared.parallel.packPanels(b.offset, cols, inner, cols, panels2.offset, sums2.offset);
+    expect(Array.from(panels2.view)).toEqual(Array.from(panels.view));
+    expect(Array.from(sums.view)).toEqual(Array.from(product.view));
+    expect(Array.from(sums2.view)).toEqual(Array.from(product.view));
+    // Without sums (-1): the same panels.
+    panels2.view.fill(0);
+    shared.parallel.packPanels(b.offset, cols, inner, cols, panels2.offset, -1);
     expect(Array.from(panels2.view)).toEqual(Array.from(panels.view));
     // Panel 1 holds columns 16..31, row k at 16 k; the last panel (columns 64..67) rows of 4.
     expect(panels.view[inner * 16 + 16 * 5 + 3]).toBe(b.view[5 * cols + 16 + 3]);

@@ -111,7 +111,7 @@ function tapeLayout(rows: number, shape: TransformerShape, paramSizes: number[])
   const probs = r * shape.heads * shape.context;
   const blockSizes = [r * d, r, r, r * d, 3 * r * d, r * d, r * d, r, r, r * d, 4 * r * d, 4 * r * d, probs];
   const attention = 2 * attentionScratchFloats(shape.context, d / shape.heads);
-  // out, meanF, rstdF, hidden, ones, g, dAct, dLn, dAtt, dQkv, attention, panels, xT, tokens, logits,
+  // out, meanF, rstdF, hidden, g, dAct, dLn, dAtt, dQkv, attention, panels, xT, tokens, logits,
   // dLogits, headOut, headGrad, targets, dHeadOut (the Tape's fields; tokens and targets: int32); panels:
   // the largest b packed: a weight gradient's dy [r, 4d], or a weight [d, 4d] / [4d, d].
   const panels = Math.max(r, d) * 4 * d;
@@ -121,7 +121,6 @@ function tapeLayout(rows: number, shape: TransformerShape, paramSizes: number[])
     r,
     r,
     r * d,
-    r,
     r * d,
     4 * r * d,
     r * d,
@@ -163,7 +162,6 @@ class Tape {
   readonly meanF: SimdBuffer;
   readonly rstdF: SimdBuffer;
   readonly hidden: SimdBuffer; // LN_f(x_N) [R, d]
-  readonly ones: SimdBuffer; // [R]
   // Backward scratch.
   readonly g: SimdBuffer; // dL/dx of the current residual stream [R, d]
   readonly dAct: SimdBuffer; // [R, 4d]
@@ -204,7 +202,6 @@ class Tape {
       this.meanF,
       this.rstdF,
       this.hidden,
-      this.ones,
       this.g,
       this.dAct,
       this.dLn,
@@ -221,7 +218,6 @@ class Tape {
       this.targets,
       this.dHeadOut,
     ] = restSizes.map((n) => a.alloc(n));
-    this.ones.view.fill(1);
   }
 }
 
@@ -392,7 +388,7 @@ export class HostTrunk {
       residual?: SimdBuffer,
       act?: SimdBuffer,
     ) => {
-      par.packPanels(w.offset, m, n, m, panels);
+      par.packPanels(w.offset, m, n, m, panels, -1);
       par.mmNNPacked(
         x.offset,
         rows,
@@ -484,7 +480,8 @@ export class HostTrunk {
       dx: SimdBuffer,
     ) => {
       const panels = tape.panels.offset;
-      par.packPanels(dy.offset, m, rows, m, panels);
+      // Packing dy also sums its columns: db = 1^T dy.
+      par.packPanels(dy.offset, m, rows, m, panels, dB.offset);
       // x^T dy: x walked down its columns reads one cache line per k for two floats, and with rows
       // 512 B apart those lines crowd a few L1 sets. Where x is narrower than dy, transposing it first
       // (rows x n copies) costs less than that: then x^T's rows are contiguous (the same numbers).
@@ -492,7 +489,6 @@ export class HostTrunk {
         par.transposeInto(x.offset, rows, n, tape.xT.offset, rows);
         par.mmNNPacked(tape.xT.offset, n, panels, m, rows, dW.offset, rows, -1, -1, -1, 0, -1);
       } else par.mmTNPacked(x.offset, n, panels, m, rows, dW.offset, n);
-      k.mmNN(tape.ones.offset, 1, dy.offset, m, rows, dB.offset);
       par.mm(dy.offset, rows, w.offset, n, m, dx.offset);
     };
     // g += LN'(dy) for a layer norm of x, with its gamma's and beta's gradients.

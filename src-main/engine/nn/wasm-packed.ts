@@ -6,14 +6,16 @@
  * ([k][PANEL] floats: 8 kB per 128 k), stays in L1 while every row block of the output passes over it,
  * and the loads run in address order.
  *
- * packPanels(b, ldb, inner, cols, dst): dst panel p (columns 16p..16p+w-1, w = min(16, cols - 16p)) at
- * dst + 16p * inner floats, laid out [k][w]. Columns in fours.
+ * packPanels(b, ldb, inner, cols, dst, sums): dst panel p (columns 16p..16p+w-1, w = min(16, cols - 16p))
+ * at dst + 16p * inner floats, laid out [k][w]. Columns in fours. With sums >= 0, also sums[c] = the sum of
+ * column c over k in order (a bias's gradient 1^T dy, read while packing dy: the same numbers as the
+ * product 1^T dy, whose multiplies by 1 are exact).
  * mmNNPacked(a, rows, bp, cols, inner, out, lda, bias, residual, act, actOut, slope) and mmTNPacked(a, rows, bp,
  * cols, inner, out, lda; a stored [inner, lda]): per panel, the strided product (wasm-simd.ts) of a and the
  * panel into the panel's columns of out (then mmNNPacked's epilogue, below). Each output element takes the
  * same operations in the same order as the unpacked product: the same numbers.
  */
-import { Fn, I32, I32_LT_S, uleb } from './wasm-asm.ts';
+import { F32X4_ADD, F32X4_SPLAT, Fn, I32, I32_LT_S, V128 } from './wasm-asm.ts';
 
 /** Columns per panel: the width of the products' register block (4 vectors). */
 export const PANEL = 16;
@@ -41,10 +43,50 @@ function forPanels(f: Fn, body: (g: Fn) => void): void {
 }
 
 export function packPanelsFn(): Fn {
-  const f = new Fn('packPanels', ['b', 'ldb', 'inner', 'cols', 'dst']);
-  for (const n of ['c', 'w', 'k', 'src', 'v']) f.local(n, I32);
+  const f = new Fn('packPanels', ['b', 'ldb', 'inner', 'cols', 'dst', 'sums']);
+  for (const n of ['c', 'w', 'k', 'src', 'v', 'ps']) f.local(n, I32);
+  f.local('x', V128);
+  const withSums = (g: Fn, body: (h: Fn) => void) => g.ifThen((h) => h.get('sums').i32(0).op(0x4e), body);
+  /** Copies the vector at src + offset + `at` to dst + `at` (`at` pushes a byte offset), adding it to sums. */
+  const copy = (g: Fn, at: (h: Fn) => void) => {
+    g.get('src');
+    at(g);
+    g.add().v128Load().set('x');
+    g.get('dst');
+    at(g);
+    g.add().get('x').v128Store();
+    withSums(g, (h) => {
+      h.get('ps');
+      at(h);
+      h.add();
+      h.get('ps');
+      at(h);
+      h.add()
+        .v128Load()
+        .get('x')
+        .op(...F32X4_ADD)
+        .v128Store();
+    });
+  };
   forPanels(f, (g) => {
     g.get('b').get('c').i32(4).mul().add().set('src');
+    // The panel's column sums start at zero (sums + c 4).
+    g.get('sums').get('c').i32(4).mul().add().set('ps');
+    withSums(g, (h) => {
+      h.i32(0).set('v');
+      h.whileLoop(
+        (z) => z.get('v').get('w').i32(4).mul().op(I32_LT_S),
+        (z) => {
+          z.get('ps')
+            .get('v')
+            .add()
+            .f32(0)
+            .op(...F32X4_SPLAT)
+            .v128Store();
+          z.bump('v', 16);
+        },
+      );
+    });
     g.i32(0).set('k');
     g.whileLoop(
       (h) => h.get('k').get('inner').op(I32_LT_S),
@@ -52,17 +94,13 @@ export function packPanelsFn(): Fn {
         // Full panels: four vector copies; the last, narrower one: w / 4 of them.
         h.get('w').i32(PANEL).op(0x46); // i32.eq
         h.op(0x04, 0x40);
-        for (let v = 0; v < PANEL / 4; v++)
-          h.get('dst')
-            .get('src')
-            .op(0xfd, 0x00, 4, ...uleb(16 * v))
-            .op(0xfd, 0x0b, 4, ...uleb(16 * v));
+        for (let v = 0; v < PANEL / 4; v++) copy(h, (z) => z.i32(16 * v));
         h.op(0x05);
         h.i32(0).set('v');
         h.whileLoop(
           (z) => z.get('v').get('w').i32(4).mul().op(I32_LT_S),
           (z) => {
-            z.get('dst').get('v').add().get('src').get('v').add().v128Load().v128Store();
+            copy(z, (y) => y.get('v'));
             z.bump('v', 16);
           },
         );

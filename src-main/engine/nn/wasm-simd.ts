@@ -776,8 +776,11 @@ export interface Kernels {
   mm(a: number, rows: number, b: number, cols: number, inner: number, out: number): void;
   mmNN(a: number, rows: number, b: number, cols: number, inner: number, out: number): void;
   mmTN(a: number, rows: number, b: number, cols: number, inner: number, out: number, lda: number): void;
-  /** b [inner, cols] (row stride ldb) into column panels at dst (wasm-packed.ts); cols in fours. */
-  packPanels(b: number, ldb: number, inner: number, cols: number, dst: number): void;
+  /**
+   * b [inner, cols] (row stride ldb) into column panels at dst (wasm-packed.ts); cols in fours. With
+   * sums >= 0, also sums[c] = sum over k of b[k, c], in order.
+   */
+  packPanels(b: number, ldb: number, inner: number, cols: number, dst: number, sums: number): void;
   /**
    * mmNN (with lda) of a and the panels `packPanels` made of b: the same numbers. With bias >= 0, each
    * panel of the output then takes biasResidualAct(bias, residual, act, actOut, slope) (bias < 0: none).
@@ -1286,11 +1289,14 @@ function splitKernels(k: Kernels, helper: KernelHelper): ParallelKernels {
       );
     },
     // Packing: each thread packs half of the panels (whole panels: they start every PANEL columns).
-    packPanels(b, ldb, inner, cols, dst) {
+    packPanels(b, ldb, inner, cols, dst, sums) {
       const c = Math.floor(cols / (2 * PANEL)) * PANEL;
-      if (alone(c, inner * cols)) return k.packPanels(b, ldb, inner, cols, dst);
-      helper.run(HelperKernel.packPanels, [b + c * 4, ldb, inner, cols - c, dst + c * inner * 4], () =>
-        k.packPanels(b, ldb, inner, c, dst),
+      if (alone(c, inner * cols)) return k.packPanels(b, ldb, inner, cols, dst, sums);
+      const theirSums = sums < 0 ? sums : sums + c * 4;
+      helper.run(
+        HelperKernel.packPanels,
+        [b + c * 4, ldb, inner, cols - c, dst + c * inner * 4, theirSums],
+        () => k.packPanels(b, ldb, inner, c, dst, sums),
       );
     },
     mmNNPacked(a, rows, bp, cols, inner, out, lda, bias, residual, act, actOut, slope) {
