@@ -110,4 +110,22 @@ describe('Adam kernels', () => {
     expect(Array.from(variables[1].dataSync())).toEqual(Array.from(host[1]));
     tf.dispose([...variables, ...grads]);
   });
+
+  it('apply() reads a variable again once something else assigned it (a restored checkpoint)', async () => {
+    const variable = tf.variable(tf.tensor1d([1, 2, 3]));
+    const grad = tf.tensor1d([0.5, -0.5, 1]);
+    const adam = new Adam(tf, [variable]);
+    const host = new Adam(tf, [tf.variable(tf.zeros([3]))]);
+    const copy = Float32Array.of(1, 2, 3);
+    await adam.apply([grad], 0.1);
+    host.applyHost([copy], [grad.dataSync() as Float32Array], 0.1);
+    // Both restart from other values: apply() must not update its own stale copy of the old ones.
+    variable.assign(tf.tensor1d([10, 20, 30]));
+    copy.set([10, 20, 30]);
+    await adam.apply([grad], 0.1);
+    host.applyHost([copy], [grad.dataSync() as Float32Array], 0.1);
+    expect(Array.from(variable.dataSync())).toEqual(Array.from(copy));
+    expect(variable.dataSync()[0]).toBeGreaterThan(9);
+    tf.dispose([variable, grad]);
+  });
 });

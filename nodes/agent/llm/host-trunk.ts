@@ -24,7 +24,13 @@
  * (SimdArena's `parallel`, kernel-helper.ts).
  */
 import type * as TF from '@tensorflow/tfjs';
-import { isCpuBackend, readIntsOnCpu, readOnCpu } from '../../../src-main/engine/nn/cpu-read.ts';
+import {
+  isCpuBackend,
+  readCopyOnCpu,
+  readIntsOnCpu,
+  readOnCpu,
+  tensorValues,
+} from '../../../src-main/engine/nn/cpu-read.ts';
 import { attentionScratchFloats } from '../../../src-main/engine/nn/wasm-attention.ts';
 import {
   ACT_GELU,
@@ -246,7 +252,10 @@ export class HostTrunk {
     return this.tape;
   }
 
-  /** Runs the forward pass onto the tape; returns the call's number (for `backward`) and LN_f(x_N) [B*T, d]. */
+  /**
+   * Runs the forward pass onto the tape; returns the call's number (for `backward`) and LN_f(x_N) [B*T, d].
+   * Arrays returned here and by the backward passes are views of the tape: valid until the next call.
+   */
   forward(
     tokens: Int32Array,
     b: number,
@@ -256,7 +265,7 @@ export class HostTrunk {
     const tape = this.tapeFor(b * t);
     this.run(tape, tokens, b, t, params);
     this.onTape = ++this.calls;
-    return { call: this.onTape, out: tape.hidden.view.slice(0, b * t * this.shape.width) };
+    return { call: this.onTape, out: tape.hidden.view.subarray(0, b * t * this.shape.width) };
   }
 
   /** Gradients of every weight input given dL/d LN_f(x_N); recomputes the forward pass if it left the tape. */
@@ -275,7 +284,7 @@ export class HostTrunk {
     }
     tape.dLn.view.set(dOut);
     this.runBackward(tape, tokens, b, t);
-    return tape.grads.map((g, i) => g.view.slice(0, params[i].length));
+    return tape.grads.map((g, i) => g.view.subarray(0, params[i].length));
   }
 
   /**
@@ -299,7 +308,7 @@ export class HostTrunk {
     this.runHead(tape, targets, rows);
     this.onTape = ++this.calls;
     this.headOnTape = this.onTape;
-    if (!withHidden) return { call: this.onTape, out: tape.headOut.view.slice(0, 2 * rows) };
+    if (!withHidden) return { call: this.onTape, out: tape.headOut.view.subarray(0, 2 * rows) };
     const width = 2 + d;
     const out = new Float32Array(rows * width);
     for (let r = 0; r < rows; r++) {
@@ -354,7 +363,7 @@ export class HostTrunk {
     this.runBackward(tape, tokens, b, t);
     const dTok = tape.grads[0].view;
     for (let i = 0; i < vocab * d; i++) dTok[i] += head.view[i];
-    return tape.grads.map((g, i) => g.view.slice(0, params[i].length));
+    return tape.grads.map((g, i) => g.view.subarray(0, params[i].length));
   }
 
   /** z = LN_f(x_N) E^T [rows, V] (E: the token embedding, tied), then log-softmax rows into headOut. */
@@ -581,12 +590,12 @@ export function hostTrunk(tf: Tf, trunk: HostTrunk, tokens: TF.Tensor2D, weights
   const op = tf.customGrad((...inputs: (TF.Tensor | TF.GradSaveFunc)[]) => {
     const ws = inputs.slice(0, weights.length) as TF.Tensor[];
     // Read once: the values for a recompute, should the tape have moved on before the backward pass.
-    const params = ws.map((w) => readOnCpu(tf, w).slice());
+    const params = ws.map((w) => readCopyOnCpu(tf, w));
     const { call, out } = trunk.forward(ids, b, t, params);
-    const value = tf.tensor2d(out, [b * t, d]);
+    const value = tf.tensor2d(tensorValues(tf, out), [b * t, d]);
     const gradFunc = (dy: TF.Tensor) => {
       const grads = trunk.backward(call, ids, b, t, params, readOnCpu(tf, dy));
-      return grads.map((g, i) => tf.tensor(g, ws[i].shape));
+      return grads.map((g, i) => tf.tensor(tensorValues(tf, g), ws[i].shape));
     };
     return { value, gradFunc };
   }) as unknown as TrunkOp;
@@ -613,12 +622,12 @@ export function hostTokenLogProbs(
   const width = withHidden ? 2 + trunk.shape.width : 2;
   const op = tf.customGrad((...inputs: (TF.Tensor | TF.GradSaveFunc)[]) => {
     const ws = inputs.slice(0, weights.length) as TF.Tensor[];
-    const params = ws.map((w) => readOnCpu(tf, w).slice());
+    const params = ws.map((w) => readCopyOnCpu(tf, w));
     const { call, out } = trunk.forwardLogProbs(ids, next, b, t, params, withHidden);
-    const value = tf.tensor2d(out, [b * t, width]);
+    const value = tf.tensor2d(tensorValues(tf, out), [b * t, width]);
     const gradFunc = (dy: TF.Tensor) => {
       const grads = trunk.backwardLogProbs(call, ids, next, b, t, params, readOnCpu(tf, dy));
-      return grads.map((g, i) => tf.tensor(g, ws[i].shape));
+      return grads.map((g, i) => tf.tensor(tensorValues(tf, g), ws[i].shape));
     };
     return { value, gradFunc };
   }) as unknown as TrunkOp;

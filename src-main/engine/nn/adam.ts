@@ -8,6 +8,7 @@
  */
 import type * as TF from '@tensorflow/tfjs';
 import type { Tf } from '../node-api.ts';
+import { tensorValues } from './cpu-read.ts';
 import { ADAM_CONSTANTS } from './wasm-adam.ts';
 import { arenaFloats, SimdArena, type SimdBuffer } from './wasm-simd.ts';
 
@@ -28,6 +29,11 @@ export class Adam {
   /** Each tensor's first element in the end-to-end buffers. */
   private readonly starts: number[];
   private readonly total: number;
+  /**
+   * Each parameter's tensor data as this optimiser last wrote it (`assign` gives a variable new data):
+   * while a variable still holds it, the host copy in `p` is its value and need not be read back.
+   */
+  private readonly written: unknown[] = [];
   step = 0;
 
   constructor(
@@ -56,16 +62,18 @@ export class Adam {
    * gradients.
    */
   async apply(grads: TF.Tensor[], lr: number, maxGradNorm = Number.POSITIVE_INFINITY): Promise<number> {
+    const current = this.params.every((param, i) => param.dataId === this.written[i]);
     const [gradData, paramData] = await Promise.all([
       Promise.all(grads.map((g) => g.data() as Promise<Float32Array>)),
-      Promise.all(this.params.map((p) => p.data() as Promise<Float32Array>)),
+      current ? undefined : Promise.all(this.params.map((p) => p.data() as Promise<Float32Array>)),
     ]);
     this.load(paramData, gradData);
     const norm = this.update(lr, maxGradNorm);
     this.params.forEach((param, i) => {
-      const value = this.tf.tensor(this.tensorView(this.p, i).slice(), param.shape);
+      const value = this.tf.tensor(tensorValues(this.tf, this.tensorView(this.p, i)), param.shape);
       param.assign(value);
       value.dispose();
+      this.written[i] = param.dataId;
     });
     return norm;
   }
@@ -80,6 +88,7 @@ export class Adam {
     lr: number,
     maxGradNorm = Number.POSITIVE_INFINITY,
   ): number {
+    this.written.length = 0; // p now holds these copies, not what the variables hold
     this.load(params, grads);
     const norm = this.update(lr, maxGradNorm);
     params.forEach((p, i) => {
@@ -88,12 +97,13 @@ export class Adam {
     return norm;
   }
 
-  private load(params: ArrayLike<number>[], grads: ArrayLike<number>[]): void {
+  /** Gradients (and parameters, unless `p` holds them already) into the end-to-end buffers. */
+  private load(params: ArrayLike<number>[] | undefined, grads: ArrayLike<number>[]): void {
     for (let i = 0; i < this.params.length; i++) {
       const size = this.params[i].size;
-      if (params[i].length !== size || grads[i].length !== size)
+      if ((params && params[i].length !== size) || grads[i].length !== size)
         throw new Error(`Adam: tensor ${i} (${this.params[i].name}) should have ${size} values`);
-      this.p.view.set(params[i], this.starts[i]);
+      if (params) this.p.view.set(params[i], this.starts[i]);
       this.g.view.set(grads[i], this.starts[i]);
     }
   }

@@ -17,6 +17,23 @@ export function readOnCpu(tf: Tf, tensor: TF.Tensor): Float32Array {
   return tensor.dataSync() as Float32Array;
 }
 
+/**
+ * `readOnCpu` into an array the caller owns: the wasm backend's read is a copy already (of its heap); the
+ * cpu backend hands out its own array, so that one is copied.
+ */
+export function readCopyOnCpu(tf: Tf, tensor: TF.Tensor): Float32Array {
+  const values = readOnCpu(tf, tensor);
+  return tf.getBackend() === 'wasm' ? values : values.slice();
+}
+
+/**
+ * Values for `tf.tensor` from a buffer the caller will overwrite: the wasm backend copies them into its
+ * heap at once; the cpu backend keeps the array it is given, so it gets a copy.
+ */
+export function tensorValues(tf: Tf, values: Float32Array): Float32Array {
+  return tf.getBackend() === 'wasm' ? values : values.slice();
+}
+
 /** `readOnCpu` for int32 tensors (token ids). */
 export function readIntsOnCpu(tf: Tf, tensor: TF.Tensor): Int32Array {
   if (tensor.dtype !== 'int32') throw new Error(`expected an int32 tensor, got ${tensor.dtype}`);
