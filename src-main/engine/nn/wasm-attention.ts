@@ -1,22 +1,25 @@
 /**
  * Causal multi-head self-attention as WebAssembly kernels over (sequence, head) pairs, forward and
  * backward, for the host trunk (nodes/agent/llm/host-trunk.ts): gathers, the products (calls into the
- * module's mm / mmNN / mmTN), the causal softmax and its gradient, scatters. Whole pairs in one call, so
- * the kernel helper can run half of the pairs on its thread. For pair (b, h), with q' = Q / sqrt(d_h)
+ * module's mmNN / mmTN, with K and V transposed first so that S and dP are plain products: no lane sums
+ * to reduce per entry), the causal softmax and its gradient, scatters. Whole pairs in one call, so the
+ * kernel helper can run half of the pairs on its thread. For pair (b, h), with q' = Q / sqrt(d_h)
  * (Vaswani et al. 2017):
  *   S = q' K^T (keys j <= query i),  P = softmax(S),  O = P V
  *   dV = P^T dO,  dP = dO V^T,  dS = P . (dP - rowsum(P . dP)),  dQ = dS K / sqrt(d_h),  dK = dS^T q'
  * Layouts: qkv [B*T, 3d] (head h's queries at columns h*d_h.., keys at d + h*d_h.., values at 2d + ..),
  * outputs [B*T, d], probabilities [B*heads, T, T] (kept by the forward pass for the backward pass).
- * exp is Cephes' expf (range reduction by ln 2, degree-6 polynomial, within ~2 ulp of float32 exp).
+ * exp is Cephes' expf (range reduction by ln 2, degree-6 polynomial, within ~2 ulp of float32 exp). Row
+ * sums (softmax, rowsum(P . dP)) run in four lanes, then the lanes in order, then the last keys.
  */
-import { F32, F32X4_MUL, F32X4_SPLAT, Fn, I32, I32_LT_S, V128 } from './wasm-asm.ts';
+import { extractLane, F32, F32X4_MUL, F32X4_SPLAT, Fn, I32, I32_LT_S, V128 } from './wasm-asm.ts';
 
-/** The module's indices of the strided products the attention calls (wasm-simd.ts: mmStrided, ...). */
+/** The module's indices of the functions the attention calls (wasm-simd.ts: mmStrided, ..., transposeInto). */
 export interface ProductIndices {
   mm: number;
   mmNN: number;
   mmTN: number;
+  transposeInto: number;
 }
 
 const [F32_ADD, F32_SUB, F32_MUL, F32_DIV, F32_MAX] = [0x92, 0x93, 0x94, 0x95, 0x97];
@@ -30,12 +33,11 @@ export interface Lanes {
   add: number[];
   sub: number[];
   mul: number[];
+  /** max(a, b) for numbers (not NaN): f32x4.pmax (one instruction; f32x4.max's NaN and -0 rules take ~8). */
   max: number[];
   nearest: number[];
-  /** float -> int (truncating; the same for the small integers here), int + int, int << i32. */
-  toInt: number[];
-  intAdd: number[];
-  intConstant: (f: Fn, v: number) => void;
+  /** The float's bits as an integer (f32 -> i32; four lanes need no reinterpret), and int << i32. */
+  bits: number[];
   shl: number[];
   /** Pushes the f32 local `name` (splat to four lanes). */
   local: (f: Fn, name: string) => void;
@@ -54,9 +56,7 @@ export const SCALAR: Lanes = {
   mul: [F32_MUL],
   max: [F32_MAX],
   nearest: [0x90],
-  toInt: [0xa8],
-  intAdd: [0x6a],
-  intConstant: (f, v) => f.i32(v),
+  bits: [0xbc], // i32.reinterpret_f32
   shl: [I32_SHL],
   local: (f, name) => f.get(name),
   x: 'ex',
@@ -71,12 +71,10 @@ export const VECTOR: Lanes = {
   add: [0xfd, 0xe4, 0x01],
   sub: [0xfd, 0xe5, 0x01],
   mul: F32X4_MUL,
-  max: [0xfd, 0xe9, 0x01],
+  max: [0xfd, 0xeb, 0x01], // f32x4.pmax
   nearest: [0xfd, 0x6a],
-  toInt: [0xfd, 0xf8, 0x01], // i32x4.trunc_sat_f32x4_s
-  intAdd: [0xfd, 0xae, 0x01],
-  intConstant: (f, v) => f.i32(v).op(0xfd, 0x11), // i32x4.splat
-  shl: [0xfd, 0xab, 0x01],
+  bits: [],
+  shl: [0xfd, 0xab, 0x01], // i32x4.shl
   local: (f, name) => f.get(name).op(...F32X4_SPLAT),
   x: 'vex',
   n: 'ven',
@@ -118,10 +116,11 @@ export function emitExp(f: Fn, l: Lanes): void {
     .op(...l.add);
   l.constant(f, 1);
   f.op(...l.add);
-  // times 2^n, built from the exponent bits
-  f.get(n).op(...l.toInt);
-  l.intConstant(f, 127);
-  f.op(...l.intAdd)
+  // times 2^n, built from the exponent bits: n + 1.5 2^23 + 127 is an exact integer whose float bits
+  // end in n + 127 (the higher bits all shift out), so bits << 23 is the float 2^n.
+  f.get(n);
+  l.constant(f, 12582912 + 127);
+  f.op(...l.add, ...l.bits)
     .i32(23)
     .op(...l.shl);
   if (l.width === 1) f.op(0xbe); // f32.reinterpret_i32 (a v128 needs none)
@@ -147,14 +146,17 @@ function pairs(f: Fn, body: () => void): void {
     'tt',
     'i0',
     'i1',
+    'tp',
+    'sr',
   ])
     f.local(n, I32);
   for (const n of ['scale', 'm', 'sum', 'ex', 'en', 'x']) f.local(n, F32);
-  for (const n of ['vex', 'ven', 'vm']) f.local(n, V128);
+  for (const n of ['vex', 'ven', 'vm', 'vsum', 've']) f.local(n, V128);
   f.get('d').get('heads').op(I32_DIV_U).set('dh');
   f.get('d').i32(3).mul().set('d3');
   f.get('dh').i32(4).mul().set('vecBytes');
   f.get('t').get('t').mul().i32(4).mul().set('tt');
+  f.get('t').i32(3).add().i32(-4).op(0x71).set('tp'); // t rounded up to a multiple of 4
   f.f32(1).get('dh').op(0xb2).op(0x91).op(F32_DIV).set('scale'); // 1 / sqrt(f32(dh))
   f.get('p0').set('p');
   f.whileLoop(
@@ -267,6 +269,27 @@ function causalBlocks(f: Fn, body: () => void): void {
   );
 }
 
+/** for (i = i0; i < i1; i++) body, with sr = the block buffer's row i - i0 (row stride tp). */
+function rowsOfBlock(f: Fn, body: (g: Fn) => void): void {
+  f.get('i0').set('i');
+  f.whileLoop(
+    (g) => g.get('i').get('i1').op(I32_LT_S),
+    (g) => {
+      BLOCK(g);
+      g.get('i').get('i0').op(I32_SUB).get('tp').mul().i32(4).mul().add().set('sr');
+      body(g);
+      g.bump('i', 1);
+    },
+  );
+}
+
+/** sum = (((vsum_0 + vsum_1) + vsum_2) + vsum_3) + sum. */
+function reduceSum(f: Fn): void {
+  f.get('vsum').op(...extractLane(0));
+  for (let lane = 1; lane < 4; lane++) f.get('vsum').op(...extractLane(lane), F32_ADD);
+  f.get('sum').op(F32_ADD).set('sum');
+}
+
 /**
  * out[i0..i1] = m[i0.., i0..i1]^T x[i0..] with `mmTN` (m [t, t] row stride t; x, out [t, d_h]): the keys of
  * rows i0..i1 take the queries from i0 on, the earlier ones being zeros of the causal m.
@@ -297,53 +320,97 @@ function gatherQkv(f: Fn, q: Push, k: Push, v: Push): void {
 
 /** Scratch buffer n (each t * d_h floats) of the pair's scratch. */
 const slot = (n: number) => (g: Fn) => g.get('scratch').get('t').get('vecBytes').mul().i32(n).mul().add();
+/** After the 7 slots and dS [t, t]: a transposed [d_h, tp] K or V, then the block buffer [CAUSAL_BLOCK, tp]. */
+const TRANSPOSED: Push = (g) => {
+  slot(7)(g);
+  g.get('tt').add();
+};
+const BLOCK: Push = (g) => {
+  TRANSPOSED(g);
+  g.get('dh').get('tp').mul().i32(4).mul().add();
+};
+const TP = local('tp');
+/** i1 rounded up to a multiple of 4 (the NN product's columns come in fours). */
+const I1_IN_FOURS: Push = (g) => g.get('i1').i32(3).add().i32(-4).op(0x71);
+
+/**
+ * The [t, d_h] keys (or values) at `src` transposed into [d_h, tp] at TRANSPOSED (transposeInto, module
+ * function `index`), the columns t..tp-1 zeros: for the products that take K^T (V^T).
+ */
+function transposeKeys(f: Fn, index: number, src: Push): void {
+  product(f, index, src, T, DH, TRANSPOSED, TP);
+  f.i32(0).set('c');
+  f.whileLoop(
+    (g) => g.get('c').get('dh').op(I32_LT_S),
+    (g) => {
+      g.get('t').set('i');
+      g.whileLoop(
+        (h) => h.get('i').get('tp').op(I32_LT_S),
+        (h) => {
+          TRANSPOSED(h);
+          h.get('c').get('tp').mul().get('i').add().i32(4).mul().add().f32(0).f32Store();
+          h.bump('i', 1);
+        },
+      );
+      g.bump('c', 1);
+    },
+  );
+}
 
 /**
  * attnFwd(qkv, out, probs, scratch, p0, p1, t, heads, d): pairs p0..p1-1 (p = b * heads + h). Scratch:
- * 4 t d_h floats (q', K, V, O).
+ * `attentionScratchFloats` (q', K, V, O, then K^T and the block buffer after the backward's slots).
  */
 export function attentionForwardFn(products: ProductIndices): Fn {
   const f = new Fn('attnFwd', ['qkv', 'out', 'probs', 'scratch', 'p0', 'p1', 't', 'heads', 'd']);
   const [q, k, v, o] = [slot(0), slot(1), slot(2), slot(3)];
   pairs(f, () => {
     gatherQkv(f, q, k, v);
-    // S = q' K^T into the pair's probabilities (per block of rows, keys up to its last row), then the
-    // causal softmax row by row.
-    const pp = local('pp');
-    causalBlocks(f, () =>
-      product(f, products.mm, at(q, I0, DH), BLOCK_ROWS, k, I1, DH, at(pp, I0, T), DH, DH, T),
-    );
-    f.i32(0).set('i');
-    f.whileLoop(
-      (g) => g.get('i').get('t').op(I32_LT_S),
-      (g) => {
+    transposeKeys(f, products.transposeInto, k);
+    // Per block of rows: S = q' K^T with keys up to its last row (rounded up to four: K^T's padding
+    // columns are zeros) into the block buffer, then the causal softmax of each row into P.
+    causalBlocks(f, () => {
+      product(f, products.mmNN, at(q, I0, DH), BLOCK_ROWS, TRANSPOSED, I1_IN_FOURS, DH, BLOCK, DH, TP, TP);
+      rowsOfBlock(f, (g) => {
         g.get('pp').get('i').get('t').mul().i32(4).mul().add().set('pr');
-        g.f32(Number.NEGATIVE_INFINITY).set('m');
         // m = max of the row's scores (in fours into vm, then its lanes: max is exact in any order)
+        g.f32(Number.NEGATIVE_INFINITY).set('m');
         g.f32(Number.NEGATIVE_INFINITY)
           .op(...F32X4_SPLAT)
           .set('vm');
         forKeysInFours(g, (h, l) => {
           const acc = l.width === 1 ? 'm' : 'vm';
-          h.get(acc).get('pr').get('j').i32(4).mul().add();
+          h.get(acc).get('sr').get('j').i32(4).mul().add();
           l.load(h);
           h.op(...l.max).set(acc);
         });
-        for (let lane = 0; lane < 4; lane++) g.get('m').get('vm').op(0xfd, 0x1f, lane, F32_MAX).set('m');
-        // P = exp(S - m) in fours, summed in order, then scaled by 1 / sum in fours.
+        for (let lane = 0; lane < 4; lane++)
+          g.get('m')
+            .get('vm')
+            .op(...extractLane(lane), F32_MAX)
+            .set('m');
+        // P = exp(S - m) in fours, summed while stored: four lanes, then the lanes in order, plus the
+        // last few keys one at a time; then scaled by 1 / sum in fours.
+        g.f32(0)
+          .op(...F32X4_SPLAT)
+          .set('vsum');
+        g.f32(0).set('sum');
         forKeysInFours(g, (h, l) => {
+          const [e, acc] = l.width === 1 ? ['x', 'sum'] : ['ve', 'vsum'];
           h.get('pr').get('j').i32(4).mul().add(); // the store's address
-          h.get('pr').get('j').i32(4).mul().add();
+          h.get('sr').get('j').i32(4).mul().add();
           l.load(h);
           l.local(h, 'm');
           h.op(...l.sub);
           emitExp(h, l);
+          h.set(e).get(e);
           l.store(h);
+          h.get(acc)
+            .get(e)
+            .op(...l.add)
+            .set(acc);
         });
-        g.f32(0).set('sum');
-        forKeys(g, (h) =>
-          h.get('sum').get('pr').get('j').i32(4).mul().add().f32Load().op(F32_ADD).set('sum'),
-        );
+        reduceSum(g);
         g.f32(1).get('sum').op(F32_DIV).set('sum');
         forKeysInFours(g, (h, l) => {
           h.get('pr').get('j').i32(4).mul().add();
@@ -354,10 +421,10 @@ export function attentionForwardFn(products: ProductIndices): Fn {
           l.store(h);
         });
         zeroAbove(g);
-        g.bump('i', 1);
-      },
-    );
+      });
+    });
     // O = P V, scattered into the merged heads.
+    const pp = local('pp');
     causalBlocks(f, () =>
       product(f, products.mmNN, at(pp, I0, T), BLOCK_ROWS, v, DH, I1, at(o, I0, DH), T, DH, DH),
     );
@@ -374,7 +441,7 @@ export function attentionForwardFn(products: ProductIndices): Fn {
 }
 
 /** for (j = 0; j <= i; j++) body (row pointer `pr`). */
-function forKeys(f: Fn, body: (g: Fn) => void): void {
+function _forKeys(f: Fn, body: (g: Fn) => void): void {
   f.i32(0).set('j');
   f.whileLoop(
     (g) => g.get('j').get('i').op(I32_LE_S),
@@ -422,8 +489,8 @@ function zeroAbove(f: Fn): void {
 
 /**
  * attnBwd(qkv, dy, grad, probs, scratch, p0, p1, t, heads, d): the gradient with respect to qkv of pairs
- * p0..p1-1 into grad [B*T, 3d], given dy [B*T, d]. Scratch: 7 t d_h + t^2 floats (q', K, V, dO, dQ, dK,
- * dV, dS).
+ * p0..p1-1 into grad [B*T, 3d], given dy [B*T, d]. Scratch: `attentionScratchFloats` (q', K, V, dO, dQ,
+ * dK, dV, dS [t, t], V^T [d_h, tp], the block buffer [CAUSAL_BLOCK, tp]; tp = t rounded up to four).
  */
 export function attentionBackwardFn(products: ProductIndices): Fn {
   const f = new Fn('attnBwd', ['qkv', 'dy', 'grad', 'probs', 'scratch', 'p0', 'p1', 't', 'heads', 'd']);
@@ -443,38 +510,43 @@ export function attentionBackwardFn(products: ProductIndices): Fn {
     const pp = local('pp');
     // dV = P^T dO: key rows i0..i1 take queries from i0 on.
     causalBlocks(f, () => keysFromBlock(f, products.mmTN, pp, dO, dv));
-    // dP = dO V^T into dS's place, then dS = P . (dP - rowsum(P . dP)) row by row.
-    causalBlocks(f, () =>
-      product(f, products.mm, at(dO, I0, DH), BLOCK_ROWS, v, I1, DH, at(ds, I0, T), DH, DH, T),
-    );
-    f.i32(0).set('i');
-    f.whileLoop(
-      (g) => g.get('i').get('t').op(I32_LT_S),
-      (g) => {
+    // Per block of rows: dP = dO V^T (keys up to its last row, in fours) into the block buffer, then
+    // dS = P . (dP - rowsum(P . dP)) row by row into dS's place.
+    transposeKeys(f, products.transposeInto, v);
+    causalBlocks(f, () => {
+      product(f, products.mmNN, at(dO, I0, DH), BLOCK_ROWS, TRANSPOSED, I1_IN_FOURS, DH, BLOCK, DH, TP, TP);
+      rowsOfBlock(f, (g) => {
         ds(g);
         g.get('i').get('t').mul().i32(4).mul().add().set('pr');
         g.get('pp').get('i').get('t').mul().i32(4).mul().add().set('src'); // P's row
+        // rowsum(P . dP): four lanes, then the lanes in order, plus the last few keys one at a time.
+        g.f32(0)
+          .op(...F32X4_SPLAT)
+          .set('vsum');
         g.f32(0).set('sum');
-        forKeys(g, (h) => {
-          h.get('sum');
-          h.get('src').get('j').i32(4).mul().add().f32Load();
-          h.get('pr').get('j').i32(4).mul().add().f32Load();
-          h.op(F32_MUL, F32_ADD).set('sum');
+        forKeysInFours(g, (h, l) => {
+          const acc = l.width === 1 ? 'sum' : 'vsum';
+          h.get(acc);
+          h.get('src').get('j').i32(4).mul().add();
+          l.load(h);
+          h.get('sr').get('j').i32(4).mul().add();
+          l.load(h);
+          h.op(...l.mul, ...l.add).set(acc);
         });
+        reduceSum(g);
         forKeysInFours(g, (h, l) => {
           h.get('pr').get('j').i32(4).mul().add(); // the store's address
           h.get('src').get('j').i32(4).mul().add();
           l.load(h);
-          h.get('pr').get('j').i32(4).mul().add();
+          h.get('sr').get('j').i32(4).mul().add();
           l.load(h);
           l.local(h, 'sum');
           h.op(...l.sub, ...l.mul);
           l.store(h);
         });
         zeroAbove(g);
-        g.bump('i', 1);
-      },
-    );
+      });
+    });
     // dQ' = dS K (scaled on the way out: dQ = dQ' / sqrt(d_h)); dK = dS^T q'
     causalBlocks(f, () =>
       product(f, products.mmNN, at(ds, I0, T), BLOCK_ROWS, k, DH, I1, at(dq, I0, DH), T, DH, DH),
@@ -489,5 +561,6 @@ export function attentionBackwardFn(products: ProductIndices): Fn {
 
 /** Scratch floats one thread needs for sequences of t tokens and head size dh (a multiple of 4). */
 export function attentionScratchFloats(t: number, dh: number): number {
-  return Math.ceil((7 * t * dh + t * t) / 4) * 4;
+  const tp = Math.ceil(t / 4) * 4;
+  return Math.ceil((7 * t * dh + t * t + dh * tp + CAUSAL_BLOCK * tp) / 4) * 4;
 }

@@ -922,7 +922,7 @@ export interface Kernels {
 }
 
 const compiled = new Map<string, WebAssembly.Module>();
-const PRODUCTS = { mm: 0, mmNN: 1, mmTN: 2 };
+const PRODUCTS = { mm: 0, mmNN: 1, mmTN: 2, transposeInto: 3 };
 
 let fusedWanted = true;
 
@@ -947,8 +947,9 @@ function simdModule(shared: boolean, fused: boolean): WebAssembly.Module {
   const key = `${shared} ${fused}`;
   let module = compiled.get(key);
   if (module) return module;
-  // The strided products at these indices (0, 1, 2): the attention kernels and the dense forms call them.
-  const fns = [matMulTransposedFn(fused), matMulFn(false, fused), matMulFn(true, fused)];
+  // The strided products and transposeInto at these indices (PRODUCTS): the attention kernels and the
+  // dense forms call them.
+  const fns = [matMulTransposedFn(fused), matMulFn(false, fused), matMulFn(true, fused), transposeIntoFn()];
   fns.push(
     denseProductFn('mm', PRODUCTS.mm),
     denseProductFn('mmNN', PRODUCTS.mmNN),
@@ -964,7 +965,6 @@ function simdModule(shared: boolean, fused: boolean): WebAssembly.Module {
     layerNormBackwardColumnsFn(),
     adamFn(),
     sumSquaresFn(),
-    transposeIntoFn(),
     embedRowsFn(),
     scatterRowsFn(),
     scaleByFn(),
