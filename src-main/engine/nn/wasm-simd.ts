@@ -299,6 +299,12 @@ interface Lanes {
   div: number[];
   min: number[];
   max: number[];
+  /**
+   * min / max against a constant (a clamp): f32x4.pmin / pmax, one instruction each where f32x4.min / max
+   * take ~8 (NaN and -0 rules); the same result for any x, NaN included, when x is the first operand.
+   */
+  clampMin: number[];
+  clampMax: number[];
   width: number;
 }
 
@@ -312,6 +318,8 @@ const SCALAR: Lanes = {
   div: [0x95],
   min: [0x96],
   max: [0x97],
+  clampMin: [0x96],
+  clampMax: [0x97],
   width: 1,
 };
 
@@ -325,15 +333,17 @@ const VECTOR: Lanes = {
   div: [0xfd, 0xe7, 0x01],
   min: [0xfd, 0xe8, 0x01],
   max: [0xfd, 0xe9, 0x01],
+  clampMin: [0xfd, 0xea, 0x01],
+  clampMax: [0xfd, 0xeb, 0x01],
   width: 4,
 };
 
 /** Expects x on the stack (in locals named x/x2 of the lane type); leaves tanh(x). */
 function emitTanh(f: Fn, l: Lanes, x: string, x2: string): void {
   l.constant(f, TANH_CLAMP);
-  f.op(...l.min);
+  f.op(...l.clampMin);
   l.constant(f, -TANH_CLAMP);
-  f.op(...l.max).set(x);
+  f.op(...l.clampMax).set(x);
   f.get(x)
     .get(x)
     .op(...l.mul)
