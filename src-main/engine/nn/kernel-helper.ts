@@ -8,7 +8,8 @@
  *   [0] state: 5 starting, 0 idle, 1 job posted, 6 job taken by the worker, 2 job done, 3 stop,
  *       4 job failed;  [1] kernel;
  *   [2] next chunk, [3] chunks (0: a plain job), [4] the count argument, [5] count, [6] units per chunk;
- *   [8..20] arguments, [21..33] their strides per unit (chunked jobs: runChunks)
+ *   [7] the argument the worker's chunks offset (-1: none); [8..20] arguments, [21..33] their strides per
+ *   unit (chunked jobs: runChunks); [34] the worker's offset
  * The caller posts a job (state 1, notify) and computes its own part. The worker takes a job by moving the
  * state from 1 to 6 (compare-exchange). If the caller finds the job still untaken when its part is done
  * (the worker asleep or still waking: ~0.1 ms on a virtual machine), it takes the job back (1 -> 0, the
@@ -52,24 +53,33 @@ const CHUNKS = 3;
 const COUNT_ARG = 4;
 const COUNT = 5;
 const CHUNK = 6;
+const WORKER_ARG = 7;
 const ARGS = 8;
 const MAX_ARGS = 13;
 const STRIDES = ARGS + MAX_ARGS;
-const CONTROL_INTS = STRIDES + MAX_ARGS;
+const WORKER_OFFSET = STRIDES + MAX_ARGS;
+const CONTROL_INTS = WORKER_OFFSET + 1;
 
 /**
  * Claims chunks of a chunked job until none is left, and runs each: chunk i covers units
  * [i chunk, min((i + 1) chunk, count)) of the split dimension; argument j is base_j + first unit *
- * stride_j, and argument COUNT_ARG the chunk's number of units. Both threads run this on the same
- * counter, so the faster one takes more chunks. (Plain JavaScript: also pasted into the worker's source.)
+ * stride_j, and argument COUNT_ARG the chunk's number of units; on the worker, argument WORKER_ARG (when
+ * >= 0) also takes WORKER_OFFSET (its own scratch). Both threads run this on the same counter, so the
+ * faster one takes more chunks. (Plain JavaScript: also pasted into the worker's source.)
  */
-function runChunks(c: Int32Array, kernel: (...args: number[]) => void, args: number[]): void {
+function runChunks(
+  c: Int32Array,
+  kernel: (...args: number[]) => void,
+  args: number[],
+  worker: boolean,
+): void {
   for (;;) {
     const i = Atomics.add(c, 2, 1); // NEXT
     if (i >= c[3]) return; // CHUNKS
     const first = i * c[6]; // CHUNK
     for (let j = 0; j < 13; j++) args[j] = c[8 + j] + first * c[21 + j]; // ARGS, STRIDES, MAX_ARGS
     args[c[4]] = Math.min(c[6], c[5] - first); // COUNT_ARG, CHUNK, COUNT
+    if (worker && c[7] >= 0) args[c[7]] += c[34]; // WORKER_ARG, WORKER_OFFSET
     kernel(...args);
   }
 }
@@ -111,7 +121,7 @@ for (;;) {
     try {
       const kernel = table[c[1]];
       if (c[CHUNKS] === 0) kernel(...c.subarray(ARGS, ARGS + MAX_ARGS));
-      else runChunks(c, kernel, args);
+      else runChunks(c, kernel, args, true);
     } catch {
       done = 4;
     }
@@ -203,7 +213,8 @@ export class KernelHelper {
    * Runs `kernel` over `count` units of its split dimension (rows, pairs, elements) in chunks of `chunk`
    * units, which this thread and the worker claim from one counter (runChunks): a thread that is slowed
    * down takes fewer. `local` is this thread's entry point of the same kernel; `args` are the whole job's
-   * arguments and `strides` what one unit adds to each (0 for those that stay). Chunks are independent,
+   * arguments and `strides` what one unit adds to each (0 for those that stay). With `workerScratch`,
+   * the worker's chunks get argument `arg` plus `bytes` (a scratch of its own). Chunks are independent,
    * so the numbers do not depend on which thread ran which.
    */
   runChunked(
@@ -214,9 +225,12 @@ export class KernelHelper {
     countArg: number,
     count: number,
     chunk: number,
+    workerScratch?: { arg: number; bytes: number },
   ): void {
     const c = this.control;
     c[NEXT] = 0;
+    c[WORKER_ARG] = workerScratch?.arg ?? -1;
+    c[WORKER_OFFSET] = workerScratch?.bytes ?? 0;
     c[CHUNKS] = Math.ceil(count / chunk);
     c[COUNT_ARG] = countArg;
     c[COUNT] = count;
@@ -225,7 +239,7 @@ export class KernelHelper {
       c[ARGS + j] = args[j] ?? 0;
       c[STRIDES + j] = strides[j] ?? 0;
     }
-    const claim = () => runChunks(c, local, this.args);
+    const claim = () => runChunks(c, local, this.args, false);
     this.job(kernel, claim, claim);
   }
 

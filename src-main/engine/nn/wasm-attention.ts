@@ -127,7 +127,7 @@ export function emitExp(f: Fn, l: Lanes): void {
   f.op(...l.mul);
 }
 
-/** Common parameters and locals of both kernels; `pair` loop over [p0, p1) with row, head, pointers. */
+/** Common parameters and locals of both kernels; `pair` loop over p0 .. p0 + pairs - 1 with row, head, pointers. */
 function pairs(f: Fn, body: () => void): void {
   for (const n of [
     'p',
@@ -160,7 +160,7 @@ function pairs(f: Fn, body: () => void): void {
   f.f32(1).get('dh').op(0xb2).op(0x91).op(F32_DIV).set('scale'); // 1 / sqrt(f32(dh))
   f.get('p0').set('p');
   f.whileLoop(
-    (g) => g.get('p').get('p1').op(I32_LT_S),
+    (g) => g.get('p').get('p0').get('pairs').add().op(I32_LT_S),
     (g) => {
       g.get('p').get('heads').op(I32_DIV_U).set('row');
       g.get('p').get('heads').op(I32_REM_U).set('head');
@@ -358,11 +358,11 @@ function transposeKeys(f: Fn, index: number, src: Push): void {
 }
 
 /**
- * attnFwd(qkv, out, probs, scratch, p0, p1, t, heads, d): pairs p0..p1-1 (p = b * heads + h). Scratch:
+ * attnFwd(qkv, out, probs, scratch, p0, pairs, t, heads, d): pairs p0..p0+pairs-1 (p = b * heads + h). Scratch:
  * `attentionScratchFloats` (q', K, V, O, then K^T and the block buffer after the backward's slots).
  */
 export function attentionForwardFn(products: ProductIndices): Fn {
-  const f = new Fn('attnFwd', ['qkv', 'out', 'probs', 'scratch', 'p0', 'p1', 't', 'heads', 'd']);
+  const f = new Fn('attnFwd', ['qkv', 'out', 'probs', 'scratch', 'p0', 'pairs', 't', 'heads', 'd']);
   const [q, k, v, o] = [slot(0), slot(1), slot(2), slot(3)];
   pairs(f, () => {
     gatherQkv(f, q, k, v);
@@ -488,12 +488,12 @@ function zeroAbove(f: Fn): void {
 }
 
 /**
- * attnBwd(qkv, dy, grad, probs, scratch, p0, p1, t, heads, d): the gradient with respect to qkv of pairs
- * p0..p1-1 into grad [B*T, 3d], given dy [B*T, d]. Scratch: `attentionScratchFloats` (q', K, V, dO, dQ,
+ * attnBwd(qkv, dy, grad, probs, scratch, p0, pairs, t, heads, d): the gradient with respect to qkv of pairs
+ * p0..p0+pairs-1 into grad [B*T, 3d], given dy [B*T, d]. Scratch: `attentionScratchFloats` (q', K, V, dO, dQ,
  * dK, dV, dS [t, t], V^T [d_h, tp], the block buffer [CAUSAL_BLOCK, tp]; tp = t rounded up to four).
  */
 export function attentionBackwardFn(products: ProductIndices): Fn {
-  const f = new Fn('attnBwd', ['qkv', 'dy', 'grad', 'probs', 'scratch', 'p0', 'p1', 't', 'heads', 'd']);
+  const f = new Fn('attnBwd', ['qkv', 'dy', 'grad', 'probs', 'scratch', 'p0', 'pairs', 't', 'heads', 'd']);
   const [q, k, v, dO, dq, dk, dv, ds] = [
     slot(0),
     slot(1),

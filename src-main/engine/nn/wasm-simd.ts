@@ -871,14 +871,14 @@ export interface Kernels {
   actGrad(d: number, h: number, n: number, act: number): void;
   transpose(m: number, rows: number, cols: number, out: number): void;
   geluGrad(d: number, x: number, n: number): void;
-  /** Causal attention of pairs p0..p1-1 (wasm-attention.ts); scratch: `attentionScratchFloats` floats. */
+  /** Causal attention of pairs p0..p0+pairs-1 (wasm-attention.ts); scratch: `attentionScratchFloats` floats. */
   attnFwd(
     qkv: number,
     out: number,
     probs: number,
     scratch: number,
     p0: number,
-    p1: number,
+    pairs: number,
     t: number,
     heads: number,
     d: number,
@@ -890,7 +890,7 @@ export interface Kernels {
     probs: number,
     scratch: number,
     p0: number,
-    p1: number,
+    pairs: number,
     t: number,
     heads: number,
     d: number,
@@ -1165,36 +1165,40 @@ const SPLIT_MIN = 1 << 20;
 const SPLIT_MIN_ELEMENTS = 1 << 14;
 
 /**
- * The kernels split between this thread and the helper: mm, mmNN and mmTN by output rows (this thread
- * the first rows, in multiples of 4), attention by (sequence, head) pairs, layer norm by rows or columns,
- * the element-wise kernels by rows or elements. Each output element is computed by the same instructions
- * either way, so the numbers do not depend on the split.
+ * The kernels split between this thread and the helper: the products, layer norms, transposes and
+ * log-softmax by rows, packing by panels, attention by (sequence, head) pairs, scaleBy by elements, all in
+ * chunks both threads claim as they go; biasAct and actGrad in halves. Each output element is computed by
+ * the same instructions either way, so the numbers do not depend on the split.
  */
 function splitKernels(k: Kernels, helper: KernelHelper): ParallelKernels {
-  const half = (rows: number) => Math.floor(rows / 8) * 4;
-  // Attention: the (sequence, head) pairs split in two, each thread with its own scratch.
-  const splitPairs = (
+  // Attention: the (sequence, head) pairs (argument 5 their count) in chunks, the worker with the second
+  // half of the scratch.
+  const pairChunks = (
     kernel: HelperKernel.attnFwd | HelperKernel.attnBwd,
     buffers: number[],
     scratch: number,
     p0: number,
-    p1: number,
+    pairs: number,
     t: number,
     heads: number,
     d: number,
   ) => {
     const run = (kernel === HelperKernel.attnFwd ? k.attnFwd : k.attnBwd) as (...args: number[]) => void;
-    if (p1 - p0 < 2 || !helper.serving()) return run(...buffers, scratch, p0, p1, t, heads, d);
-    const mid = p0 + Math.floor((p1 - p0) / 2);
-    const other = scratch + attentionScratchFloats(t, d / heads) * 4;
-    helper.run(kernel, [...buffers, other, mid, p1, t, heads, d], () =>
-      run(...buffers, scratch, p0, mid, t, heads, d),
-    );
+    const args = [...buffers, scratch, p0, pairs, t, heads, d];
+    if (pairs < 2 || !helper.serving()) return run(...args);
+    const strides = args.map((_, i) => (i === buffers.length + 1 ? 1 : 0)); // p0 moves by one per pair
+    const chunk = Math.max(1, Math.ceil(pairs / ROW_CHUNKS));
+    const bytes = attentionScratchFloats(t, d / heads) * 4;
+    helper.runChunked(kernel, run, args, strides, buffers.length + 2, pairs, chunk, {
+      arg: buffers.length,
+      bytes,
+    });
   };
   const big = (rows: number, cols: number, inner: number) => rows >= 8 && rows * cols * inner >= SPLIT_MIN;
   /**
-   * `kernel` over its rows (argument 1) in about `chunks` chunks of a multiple of 4 rows, which both threads
-   * claim as they go (KernelHelper.runChunked): `strides` are the bytes one row adds to each argument.
+   * `kernel` over its rows (argument `countArg`, default 1) in about `chunks` chunks of a multiple of 4
+   * rows, which both threads claim as they go (KernelHelper.runChunked): `strides` are the bytes one row
+   * adds to each argument.
    */
   const rowChunks = (
     kernel: HelperKernel,
@@ -1203,8 +1207,17 @@ function splitKernels(k: Kernels, helper: KernelHelper): ParallelKernels {
     strides: number[],
     rows: number,
     chunks = ROW_CHUNKS,
+    countArg = 1,
   ) =>
-    helper.runChunked(kernel, local, args, strides, 1, rows, Math.max(4, Math.ceil(rows / chunks / 4) * 4));
+    helper.runChunked(
+      kernel,
+      local,
+      args,
+      strides,
+      countArg,
+      rows,
+      Math.max(4, Math.ceil(rows / chunks / 4) * 4),
+    );
   /** Whether a kernel over `parts` rows (or columns) and `elements` values stays on this thread. */
   const alone = (parts: number, elements: number) =>
     parts < 2 || elements < SPLIT_MIN_ELEMENTS || !helper.serving();
@@ -1241,11 +1254,11 @@ function splitKernels(k: Kernels, helper: KernelHelper): ParallelKernels {
         4,
       );
     },
-    attnFwd(qkv, out, probs, scratch, p0, p1, t, heads, d) {
-      splitPairs(HelperKernel.attnFwd, [qkv, out, probs], scratch, p0, p1, t, heads, d);
+    attnFwd(qkv, out, probs, scratch, p0, pairs, t, heads, d) {
+      pairChunks(HelperKernel.attnFwd, [qkv, out, probs], scratch, p0, pairs, t, heads, d);
     },
-    attnBwd(qkv, dy, grad, probs, scratch, p0, p1, t, heads, d) {
-      splitPairs(HelperKernel.attnBwd, [qkv, dy, grad, probs], scratch, p0, p1, t, heads, d);
+    attnBwd(qkv, dy, grad, probs, scratch, p0, pairs, t, heads, d) {
+      pairChunks(HelperKernel.attnBwd, [qkv, dy, grad, probs], scratch, p0, pairs, t, heads, d);
     },
     // Element-wise: each thread takes half of the rows (or of the elements, in fours).
     biasAct(z, rows, cols, bias, act) {
@@ -1277,37 +1290,30 @@ function splitKernels(k: Kernels, helper: KernelHelper): ParallelKernels {
     },
     scaleBy(d, h, n) {
       if (alone(n, n)) return k.scaleBy(d, h, n);
-      const m = Math.floor(n / 8) * 4;
-      helper.run(HelperKernel.scaleBy, [d + m * 4, h + m * 4, n - m], () => k.scaleBy(d, h, m));
+      rowChunks(HelperKernel.scaleBy, k.scaleBy, [d, h, n], [4, 4, 0], n, ROW_CHUNKS, 2);
     },
     // Layer norm: rows are independent. (dgamma, dbeta stay on one thread: split by columns, both threads
     // read every row's cache lines, and it measured slower than one.)
     lnFwd(x, gamma, beta, out, mean, rstd, rows, d) {
       if (alone(rows, rows * d)) return k.lnFwd(x, gamma, beta, out, mean, rstd, rows, d);
-      const h = rows >> 1;
-      const [m, e] = [h * d * 4, h * 4];
-      helper.run(HelperKernel.lnFwd, [x + m, gamma, beta, out + m, mean + e, rstd + e, rows - h, d], () =>
-        k.lnFwd(x, gamma, beta, out, mean, rstd, h, d),
-      );
+      const row = d * 4;
+      const args = [x, gamma, beta, out, mean, rstd, rows, d];
+      rowChunks(HelperKernel.lnFwd, k.lnFwd, args, [row, 0, 0, row, 4, 4], rows, ROW_CHUNKS, 6);
     },
     lnBwdRows(dy, x, mean, rstd, gamma, g, rows, d) {
       if (alone(rows, rows * d)) return k.lnBwdRows(dy, x, mean, rstd, gamma, g, rows, d);
-      const h = rows >> 1;
-      const [m, e] = [h * d * 4, h * 4];
-      helper.run(HelperKernel.lnBwdRows, [dy + m, x + m, mean + e, rstd + e, gamma, g + m, rows - h, d], () =>
-        k.lnBwdRows(dy, x, mean, rstd, gamma, g, h, d),
-      );
+      const row = d * 4;
+      const args = [dy, x, mean, rstd, gamma, g, rows, d];
+      rowChunks(HelperKernel.lnBwdRows, k.lnBwdRows, args, [row, row, 4, 4, 0, row], rows, ROW_CHUNKS, 6);
     },
     // Packing: each thread packs half of the panels (whole panels: they start every PANEL columns).
     packPanels(b, ldb, inner, cols, dst, sums) {
-      const c = Math.floor(cols / (2 * PANEL)) * PANEL;
-      if (alone(c, inner * cols)) return k.packPanels(b, ldb, inner, cols, dst, sums);
-      const theirSums = sums < 0 ? sums : sums + c * 4;
-      helper.run(
-        HelperKernel.packPanels,
-        [b + c * 4, ldb, inner, cols - c, dst + c * inner * 4, theirSums],
-        () => k.packPanels(b, ldb, inner, c, dst, sums),
-      );
+      if (alone(Math.floor(cols / PANEL), inner * cols)) return k.packPanels(b, ldb, inner, cols, dst, sums);
+      // Whole panels per chunk (they start every PANEL columns): one column moves b by a float, dst by
+      // `inner` floats, the sums by a float.
+      const args = [b, ldb, inner, cols, dst, sums];
+      const strides = [4, 0, 0, 0, inner * 4, sums < 0 ? 0 : 4];
+      helper.runChunked(HelperKernel.packPanels, k.packPanels, args, strides, 3, cols, PANEL);
     },
     mmNNPacked(a, rows, bp, cols, inner, out, lda, bias, residual, act, actOut, slope) {
       if (!big(rows, cols, inner) || !helper.serving())
@@ -1323,9 +1329,12 @@ function splitKernels(k: Kernels, helper: KernelHelper): ParallelKernels {
     },
     transposeInto(m, rows, cols, out, ldo) {
       if (alone(rows, rows * cols)) return k.transposeInto(m, rows, cols, out, ldo);
-      const h = half(rows);
-      helper.run(HelperKernel.transposeInto, [m + h * cols * 4, rows - h, cols, out + h * 4, ldo], () =>
-        k.transposeInto(m, h, cols, out, ldo),
+      rowChunks(
+        HelperKernel.transposeInto,
+        k.transposeInto,
+        [m, rows, cols, out, ldo],
+        [cols * 4, 0, 0, 4],
+        rows,
       );
     },
     mmTNPacked(a, rows, bp, cols, inner, out, lda) {
