@@ -7,7 +7,8 @@
  * Hand-off through a shared Int32Array, no messages per call:
  *   [0] state: 5 starting, 0 idle, 1 job posted, 6 job taken by the worker, 2 job done, 3 stop,
  *       4 job failed;  [1] kernel;
- *   [2] next chunk, [3] chunks (0: a plain job), [4] the count argument, [5] count, [6] units per chunk;
+ *   [2] units claimed, [3] 1 for a chunked job (0: a plain one), [4] the count argument, [5] count,
+ *   [6] the granule (chunks are whole granules);
  *   [7] the argument the worker's chunks offset (-1: none); [8..20] arguments, [21..33] their strides per
  *   unit (chunked jobs: runChunks); [34] the worker's offset
  * The caller posts a job (state 1, notify) and computes its own part. The worker takes a job by moving the
@@ -61,11 +62,12 @@ const WORKER_OFFSET = STRIDES + MAX_ARGS;
 const CONTROL_INTS = WORKER_OFFSET + 1;
 
 /**
- * Claims chunks of a chunked job until none is left, and runs each: chunk i covers units
- * [i chunk, min((i + 1) chunk, count)) of the split dimension; argument j is base_j + first unit *
+ * Claims chunks of a chunked job until none is left, and runs each: a chunk is a quarter of the units
+ * not yet claimed, in whole granules (guided scheduling: large chunks first, small ones last, so the
+ * thread that finishes first waits for at most a small one). Argument j is base_j + first unit *
  * stride_j, and argument COUNT_ARG the chunk's number of units; on the worker, argument WORKER_ARG (when
- * >= 0) also takes WORKER_OFFSET (its own scratch). Both threads run this on the same counter, so the
- * faster one takes more chunks. (Plain JavaScript: also pasted into the worker's source.)
+ * >= 0) also takes WORKER_OFFSET (its own scratch). Both threads claim from one counter (NEXT: the units
+ * claimed), so the faster one takes more. (Plain JavaScript: also pasted into the worker's source.)
  */
 function runChunks(
   c: Int32Array,
@@ -73,12 +75,14 @@ function runChunks(
   args: number[],
   worker: boolean,
 ): void {
+  const [count, granule] = [c[5], c[6]]; // COUNT, CHUNK (the granule)
   for (;;) {
-    const i = Atomics.add(c, 2, 1); // NEXT
-    if (i >= c[3]) return; // CHUNKS
-    const first = i * c[6]; // CHUNK
+    const first = Atomics.load(c, 2); // NEXT
+    if (first >= count) return;
+    const size = Math.max(1, Math.ceil((count - first) / (4 * granule))) * granule;
+    if (Atomics.compareExchange(c, 2, first, first + size) !== first) continue;
     for (let j = 0; j < 13; j++) args[j] = c[8 + j] + first * c[21 + j]; // ARGS, STRIDES, MAX_ARGS
-    args[c[4]] = Math.min(c[6], c[5] - first); // COUNT_ARG, CHUNK, COUNT
+    args[c[4]] = Math.min(size, count - first); // COUNT_ARG
     if (worker && c[7] >= 0) args[c[7]] += c[34]; // WORKER_ARG, WORKER_OFFSET
     kernel(...args);
   }
@@ -210,9 +214,9 @@ export class KernelHelper {
   }
 
   /**
-   * Runs `kernel` over `count` units of its split dimension (rows, pairs, elements) in chunks of `chunk`
-   * units, which this thread and the worker claim from one counter (runChunks): a thread that is slowed
-   * down takes fewer. `local` is this thread's entry point of the same kernel; `args` are the whole job's
+   * Runs `kernel` over `count` units of its split dimension (rows, pairs, elements) in chunks of whole
+   * `granule`s of units, which this thread and the worker claim from one counter (runChunks): a thread
+   * that is slowed down takes fewer. `local` is this thread's entry point of the same kernel; `args` are the whole job's
    * arguments and `strides` what one unit adds to each (0 for those that stay). With `workerScratch`,
    * the worker's chunks get argument `arg` plus `bytes` (a scratch of its own). Chunks are independent,
    * so the numbers do not depend on which thread ran which.
@@ -224,17 +228,17 @@ export class KernelHelper {
     strides: number[],
     countArg: number,
     count: number,
-    chunk: number,
+    granule: number,
     workerScratch?: { arg: number; bytes: number },
   ): void {
     const c = this.control;
     c[NEXT] = 0;
     c[WORKER_ARG] = workerScratch?.arg ?? -1;
     c[WORKER_OFFSET] = workerScratch?.bytes ?? 0;
-    c[CHUNKS] = Math.ceil(count / chunk);
+    c[CHUNKS] = 1;
     c[COUNT_ARG] = countArg;
     c[COUNT] = count;
-    c[CHUNK] = chunk;
+    c[CHUNK] = granule;
     for (let j = 0; j < MAX_ARGS; j++) {
       c[ARGS + j] = args[j] ?? 0;
       c[STRIDES + j] = strides[j] ?? 0;

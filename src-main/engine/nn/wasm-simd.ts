@@ -1155,10 +1155,12 @@ export type ParallelKernels = Pick<
 >;
 
 /**
- * Chunks a split product's rows come in: both threads take chunks until none is left, so when one is
- * slowed down (the other's memory traffic, the OS) the other takes more, where a fixed half would wait.
+ * The smallest chunk of a split kernel, as a fraction of its rows (pairs, elements): both threads claim
+ * chunks until none is left, a quarter of what remains each time (KernelHelper.runChunked), so when one
+ * is slowed down (the other's memory traffic, the OS) the other takes more, and the last chunks, the most
+ * one thread can wait for, are 1/GRANULES of the job.
  */
-const ROW_CHUNKS = 16;
+const GRANULES = 64;
 /** Products below this many multiply-adds stay on one thread: waking the helper costs ~tens of µs. */
 const SPLIT_MIN = 1 << 20;
 /** Layer norms and element-wise kernels below this many elements stay on one thread (the same reason). */
@@ -1187,18 +1189,18 @@ function splitKernels(k: Kernels, helper: KernelHelper): ParallelKernels {
     const args = [...buffers, scratch, p0, pairs, t, heads, d];
     if (pairs < 2 || !helper.serving()) return run(...args);
     const strides = args.map((_, i) => (i === buffers.length + 1 ? 1 : 0)); // p0 moves by one per pair
-    const chunk = Math.max(1, Math.ceil(pairs / ROW_CHUNKS));
+    const granule = Math.max(1, Math.ceil(pairs / GRANULES));
     const bytes = attentionScratchFloats(t, d / heads) * 4;
-    helper.runChunked(kernel, run, args, strides, buffers.length + 2, pairs, chunk, {
+    helper.runChunked(kernel, run, args, strides, buffers.length + 2, pairs, granule, {
       arg: buffers.length,
       bytes,
     });
   };
   const big = (rows: number, cols: number, inner: number) => rows >= 8 && rows * cols * inner >= SPLIT_MIN;
   /**
-   * `kernel` over its rows (argument `countArg`, default 1) in about `chunks` chunks of a multiple of 4
-   * rows, which both threads claim as they go (KernelHelper.runChunked): `strides` are the bytes one row
-   * adds to each argument.
+   * `kernel` over its rows (argument `countArg`, default 1) in chunks of whole granules of rows/`granules`
+   * (a multiple of 4), which both threads claim as they go (KernelHelper.runChunked): `strides` are the
+   * bytes one row adds to each argument.
    */
   const rowChunks = (
     kernel: HelperKernel,
@@ -1206,7 +1208,7 @@ function splitKernels(k: Kernels, helper: KernelHelper): ParallelKernels {
     args: number[],
     strides: number[],
     rows: number,
-    chunks = ROW_CHUNKS,
+    granules = GRANULES,
     countArg = 1,
   ) =>
     helper.runChunked(
@@ -1216,7 +1218,7 @@ function splitKernels(k: Kernels, helper: KernelHelper): ParallelKernels {
       strides,
       countArg,
       rows,
-      Math.max(4, Math.ceil(rows / chunks / 4) * 4),
+      Math.max(4, Math.ceil(rows / granules / 4) * 4),
     );
   /** Whether a kernel over `parts` rows (or columns) and `elements` values stays on this thread. */
   const alone = (parts: number, elements: number) =>
@@ -1290,7 +1292,7 @@ function splitKernels(k: Kernels, helper: KernelHelper): ParallelKernels {
     },
     scaleBy(d, h, n) {
       if (alone(n, n)) return k.scaleBy(d, h, n);
-      rowChunks(HelperKernel.scaleBy, k.scaleBy, [d, h, n], [4, 4, 0], n, ROW_CHUNKS, 2);
+      rowChunks(HelperKernel.scaleBy, k.scaleBy, [d, h, n], [4, 4, 0], n, GRANULES, 2);
     },
     // Layer norm: rows are independent. (dgamma, dbeta stay on one thread: split by columns, both threads
     // read every row's cache lines, and it measured slower than one.)
@@ -1298,13 +1300,13 @@ function splitKernels(k: Kernels, helper: KernelHelper): ParallelKernels {
       if (alone(rows, rows * d)) return k.lnFwd(x, gamma, beta, out, mean, rstd, rows, d);
       const row = d * 4;
       const args = [x, gamma, beta, out, mean, rstd, rows, d];
-      rowChunks(HelperKernel.lnFwd, k.lnFwd, args, [row, 0, 0, row, 4, 4], rows, ROW_CHUNKS, 6);
+      rowChunks(HelperKernel.lnFwd, k.lnFwd, args, [row, 0, 0, row, 4, 4], rows, GRANULES, 6);
     },
     lnBwdRows(dy, x, mean, rstd, gamma, g, rows, d) {
       if (alone(rows, rows * d)) return k.lnBwdRows(dy, x, mean, rstd, gamma, g, rows, d);
       const row = d * 4;
       const args = [dy, x, mean, rstd, gamma, g, rows, d];
-      rowChunks(HelperKernel.lnBwdRows, k.lnBwdRows, args, [row, row, 4, 4, 0, row], rows, ROW_CHUNKS, 6);
+      rowChunks(HelperKernel.lnBwdRows, k.lnBwdRows, args, [row, row, 4, 4, 0, row], rows, GRANULES, 6);
     },
     // Packing: each thread packs half of the panels (whole panels: they start every PANEL columns).
     packPanels(b, ldb, inner, cols, dst, sums) {
