@@ -7,7 +7,8 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type * as TF from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
-import { readOnCpu } from '../../src-main/engine/nn/cpu-read.ts';
+import { startBackend } from '../../src-main/engine/backend.ts';
+import { readInto, readOnCpu } from '../../src-main/engine/nn/cpu-read.ts';
 import type { Tf } from '../../src-main/engine/node-api.ts';
 import { repoRoot } from '../helpers/graphs.ts';
 
@@ -44,4 +45,23 @@ describe('backend portability', () => {
     const gpu = { getBackend: () => 'webgpu' } as unknown as Tf;
     expect(() => readOnCpu(gpu, {} as TF.Tensor)).toThrow(/webgpu backend/);
   });
+
+  it.each(['wasm', 'cpu'] as const)(
+    'readInto copies a tensor into a buffer at an offset (%s)',
+    async (name) => {
+      const { tf } = await startBackend(name);
+      const values = Float32Array.from({ length: 37 }, (_, i) => Math.sin(i) * 100);
+      // A computed tensor, not only one written from an array, and one that shares data (a reshape).
+      const computed = tf.tidy(() => tf.add(tf.tensor1d(values), 0.5));
+      const reshaped = tf.reshape(computed, [37, 1]);
+      const target = new Float32Array(80).fill(-1);
+      readInto(tf, computed, target, 3);
+      readInto(tf, reshaped, target, 40);
+      const expected = Array.from(values, (v) => Math.fround(v + 0.5));
+      expect(Array.from(target.subarray(3, 40))).toEqual(expected);
+      expect(Array.from(target.subarray(40, 77))).toEqual(expected);
+      expect([target[2], target[77]]).toEqual([-1, -1]);
+      tf.dispose([computed, reshaped]);
+    },
+  );
 });

@@ -26,7 +26,7 @@
 import type * as TF from '@tensorflow/tfjs';
 import {
   isCpuBackend,
-  readCopyOnCpu,
+  readInto,
   readIntsOnCpu,
   readOnCpu,
   tensorValues,
@@ -87,6 +87,8 @@ interface BlockTape {
 
 /** Weights (copied in per call) and their gradients, in the op's input order. */
 type Slots = SimdBuffer[];
+/** Writes the weights (tokEmb, posEmb, the blocks', lnfg, lnfb) into the given tape buffers, in order. */
+export type ParamSource = (into: Float32Array[]) => void;
 
 /** The sizes of the op's weight inputs: tokEmb, posEmb, BLOCK_KEYS per block, lnfg, lnfb. */
 function trunkParamSizes(shape: TransformerShape): number[] {
@@ -260,7 +262,7 @@ export class HostTrunk {
     tokens: Int32Array,
     b: number,
     t: number,
-    params: Float32Array[],
+    params: ParamSource,
   ): { call: number; out: Float32Array } {
     const tape = this.tapeFor(b * t);
     this.run(tape, tokens, b, t, params);
@@ -274,7 +276,7 @@ export class HostTrunk {
     tokens: Int32Array,
     b: number,
     t: number,
-    params: Float32Array[],
+    params: ParamSource,
     dOut: Float32Array,
   ): Float32Array[] {
     const tape = this.tapeFor(b * t);
@@ -284,7 +286,7 @@ export class HostTrunk {
     }
     tape.dLn.view.set(dOut);
     this.runBackward(tape, tokens, b, t);
-    return tape.grads.map((g, i) => g.view.subarray(0, params[i].length));
+    return tape.grads.map((g) => g.view);
   }
 
   /**
@@ -297,7 +299,7 @@ export class HostTrunk {
     targets: Int32Array,
     b: number,
     t: number,
-    params: Float32Array[],
+    params: ParamSource,
     withHidden: boolean,
   ): { call: number; out: Float32Array } {
     const d = this.shape.width;
@@ -330,7 +332,7 @@ export class HostTrunk {
     targets: Int32Array,
     b: number,
     t: number,
-    params: Float32Array[],
+    params: ParamSource,
     dOut: Float32Array,
   ): Float32Array[] {
     const { vocab, width: d } = this.shape;
@@ -363,7 +365,7 @@ export class HostTrunk {
     this.runBackward(tape, tokens, b, t);
     const dTok = tape.grads[0].view;
     for (let i = 0; i < vocab * d; i++) dTok[i] += head.view[i];
-    return tape.grads.map((g, i) => g.view.subarray(0, params[i].length));
+    return tape.grads.map((g) => g.view);
   }
 
   /** z = LN_f(x_N) E^T [rows, V] (E: the token embedding, tied), then log-softmax rows into headOut. */
@@ -375,13 +377,11 @@ export class HostTrunk {
     par.logSoftmaxFwd(tape.logits.offset, rows, vocab, tape.targets.offset, tape.headOut.offset);
   }
 
-  private run(tape: Tape, tokens: Int32Array, b: number, t: number, params: Float32Array[]): void {
+  private run(tape: Tape, tokens: Int32Array, b: number, t: number, params: ParamSource): void {
     const { width: d, layers, heads } = this.shape;
     const rows = b * t;
     const par = tape.arena.parallel;
-    params.forEach((p, i) => {
-      tape.params[i].view.set(p);
-    });
+    params(tape.params.map((p) => p.view));
     // out = x W + bias (+ residual) ([rows, n] by [n, m]), W packed in panels first; with `act`, also
     // act(out) into its own buffer, and for GELU its slope over out (the product's epilogue, while each
     // panel of out is in cache).
@@ -580,6 +580,20 @@ export class HostTrunk {
 type TrunkOp = (...weights: TF.Tensor[]) => TF.Tensor2D;
 
 /**
+ * The op's weights, read into the tape's buffers when a pass needs them: at the forward pass, and again
+ * for a recompute (the op's inputs, the same tensors, so the same values).
+ */
+function readWeights(tf: Tf, weights: TF.Tensor[]): ParamSource {
+  return (into) => {
+    weights.forEach((w, i) => {
+      if (w.size !== into[i].length)
+        throw new Error(`host trunk: weight ${i} should have ${into[i].length} values`);
+      readInto(tf, w, into[i]);
+    });
+  };
+}
+
+/**
  * LN_f(x_N) [B*T, d] for right-padded tokens [B, T] (read once, here), as a differentiable op of the
  * weights [tokEmb, posEmb, ...BLOCK_KEYS per block, lnfg, lnfb].
  */
@@ -590,7 +604,7 @@ export function hostTrunk(tf: Tf, trunk: HostTrunk, tokens: TF.Tensor2D, weights
   const op = tf.customGrad((...inputs: (TF.Tensor | TF.GradSaveFunc)[]) => {
     const ws = inputs.slice(0, weights.length) as TF.Tensor[];
     // Read once: the values for a recompute, should the tape have moved on before the backward pass.
-    const params = ws.map((w) => readCopyOnCpu(tf, w));
+    const params = readWeights(tf, ws);
     const { call, out } = trunk.forward(ids, b, t, params);
     const value = tf.tensor2d(tensorValues(tf, out), [b * t, d]);
     const gradFunc = (dy: TF.Tensor) => {
@@ -622,7 +636,7 @@ export function hostTokenLogProbs(
   const width = withHidden ? 2 + trunk.shape.width : 2;
   const op = tf.customGrad((...inputs: (TF.Tensor | TF.GradSaveFunc)[]) => {
     const ws = inputs.slice(0, weights.length) as TF.Tensor[];
-    const params = ws.map((w) => readCopyOnCpu(tf, w));
+    const params = readWeights(tf, ws);
     const { call, out } = trunk.forwardLogProbs(ids, next, b, t, params, withHidden);
     const value = tf.tensor2d(tensorValues(tf, out), [b * t, width]);
     const gradFunc = (dy: TF.Tensor) => {

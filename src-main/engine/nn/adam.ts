@@ -8,7 +8,7 @@
  */
 import type * as TF from '@tensorflow/tfjs';
 import type { Tf } from '../node-api.ts';
-import { tensorValues } from './cpu-read.ts';
+import { isCpuBackend, readInto, tensorValues } from './cpu-read.ts';
 import { ADAM_CONSTANTS } from './wasm-adam.ts';
 import { arenaFloats, SimdArena, type SimdBuffer } from './wasm-simd.ts';
 
@@ -63,11 +63,21 @@ export class Adam {
    */
   async apply(grads: TF.Tensor[], lr: number, maxGradNorm = Number.POSITIVE_INFINITY): Promise<number> {
     const current = this.params.every((param, i) => param.dataId === this.written[i]);
-    const [gradData, paramData] = await Promise.all([
-      Promise.all(grads.map((g) => g.data() as Promise<Float32Array>)),
-      current ? undefined : Promise.all(this.params.map((p) => p.data() as Promise<Float32Array>)),
-    ]);
-    this.load(paramData, gradData);
+    if (isCpuBackend(this.tf)) {
+      // Host memory already: straight into the buffers.
+      this.params.forEach((param, i) => {
+        if (grads[i].size !== param.size)
+          throw new Error(`Adam: tensor ${i} (${param.name}) should have ${param.size} values`);
+        readInto(this.tf, grads[i], this.g.view, this.starts[i]);
+        if (!current) readInto(this.tf, param, this.p.view, this.starts[i]);
+      });
+    } else {
+      const [gradData, paramData] = await Promise.all([
+        Promise.all(grads.map((g) => g.data() as Promise<Float32Array>)),
+        current ? undefined : Promise.all(this.params.map((p) => p.data() as Promise<Float32Array>)),
+      ]);
+      this.load(paramData, gradData);
+    }
     const norm = this.update(lr, maxGradNorm);
     this.params.forEach((param, i) => {
       const value = this.tf.tensor(tensorValues(this.tf, this.tensorView(this.p, i)), param.shape);

@@ -18,20 +18,34 @@ export function readOnCpu(tf: Tf, tensor: TF.Tensor): Float32Array {
 }
 
 /**
- * `readOnCpu` into an array the caller owns: the wasm backend's read is a copy already (of its heap); the
- * cpu backend hands out its own array, so that one is copied.
- */
-export function readCopyOnCpu(tf: Tf, tensor: TF.Tensor): Float32Array {
-  const values = readOnCpu(tf, tensor);
-  return tf.getBackend() === 'wasm' ? values : values.slice();
-}
-
-/**
  * Values for `tf.tensor` from a buffer the caller will overwrite: the wasm backend copies them into its
  * heap at once; the cpu backend keeps the array it is given, so it gets a copy.
  */
 export function tensorValues(tf: Tf, values: Float32Array): Float32Array {
   return tf.getBackend() === 'wasm' ? values : values.slice();
+}
+
+/** What `readInto` looks for on tfjs-backend-wasm (4.x): its tensor table and its heap. */
+interface WasmBackendHeap {
+  dataIdMap?: { get(dataId: object): { memoryOffset?: number | null } | undefined };
+  wasm?: { HEAPF32?: Float32Array };
+}
+
+/**
+ * Copies a float32 tensor's values into `target` at `offset`: on the wasm backend straight from its heap
+ * (one copy, no array allocated per read), elsewhere through `readOnCpu`.
+ */
+export function readInto(tf: Tf, tensor: TF.Tensor, target: Float32Array, offset = 0): void {
+  if (tensor.dtype === 'float32' && tf.getBackend() === 'wasm') {
+    const backend = tf.backend() as unknown as WasmBackendHeap;
+    const at = backend.dataIdMap?.get(tensor.dataId)?.memoryOffset;
+    const heap = backend.wasm?.HEAPF32; // read each time: the heap is replaced when it grows
+    if (typeof at === 'number' && heap) {
+      target.set(heap.subarray(at / 4, at / 4 + tensor.size), offset);
+      return;
+    }
+  }
+  target.set(readOnCpu(tf, tensor), offset);
 }
 
 /** `readOnCpu` for int32 tensors (token ids). */
