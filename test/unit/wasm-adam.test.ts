@@ -23,8 +23,16 @@ class ReferenceAdam {
   }
   apply(params: Float32Array[], grads: Float32Array[], lr: number, maxGradNorm: number): number {
     const { beta1, beta2, epsilon } = this;
+    // Per tensor: four chains (k mod 4) added in order, then the tail; the tensors' sums in order.
     let squares = 0;
-    for (const g of grads) for (let k = 0; k < g.length; k++) squares += g[k] * g[k];
+    for (const g of grads) {
+      const chains = [0, 0, 0, 0];
+      const quads = g.length - (g.length % 4);
+      for (let k = 0; k < quads; k++) chains[k % 4] += g[k] * g[k];
+      let sum = chains[0] + chains[1] + chains[2] + chains[3];
+      for (let k = quads; k < g.length; k++) sum += g[k] * g[k];
+      squares += sum;
+    }
     const norm = Math.sqrt(squares);
     const scale = Number.isFinite(maxGradNorm) ? Math.min(1, maxGradNorm / (norm + 1e-6)) : 1;
     this.step += 1;
