@@ -3,7 +3,7 @@
  * backward, for the host trunk (nodes/agent/llm/host-trunk.ts): gathers, the products (calls into the
  * module's mmNN / mmTN, with K and V transposed first so that S and dP are plain products: no lane sums
  * to reduce per entry), the causal softmax and its gradient, scatters. Whole pairs in one call, so the
- * kernel helper can run half of the pairs on its thread. For pair (b, h), with q' = Q / sqrt(d_h)
+ * kernel helper can run any of the pairs on its thread. For pair (b, h), with q' = Q / sqrt(d_h)
  * (Vaswani et al. 2017):
  *   S = q' K^T (keys j <= query i),  P = softmax(S),  O = P V
  *   dV = P^T dO,  dP = dO V^T,  dS = P . (dP - rowsum(P . dP)),  dQ = dS K / sqrt(d_h),  dK = dS^T q'

@@ -8,7 +8,7 @@
  * columns c = j mod 4, in order), then ((l0 + l1) + l2) + l3; every other operation is element-wise, a
  * multiply and an add apart (no fused multiply-add, so every engine gives the same bits). host-rows.ts's
  * `layerNormRows` does the same operations in JavaScript. Rows are independent and so are columns, so the
- * kernel helper can take half of the rows (or columns, in fours) without changing a number.
+ * kernel helper can take any of the rows without changing a number.
  */
 import { extractLane, F32, F32X4_ADD, F32X4_MUL, F32X4_SPLAT, Fn, I32, I32_LT_S, V128 } from './wasm-asm.ts';
 
