@@ -402,10 +402,48 @@ describe('WebAssembly SIMD kernels of the host MLP passes', () => {
     expect(panels.view[inner * 16 + 16 * 5 + 3]).toBe(b.view[5 * cols + 16 + 3]);
     expect(panels.view[inner * 64 + 4 * 7 + 2]).toBe(b.view[7 * cols + 64 + 2]);
     shared.kernels.mmNN(a.offset, rows, b.offset, cols, inner, plain.offset);
+    // inner > rows: the two threads take panels; with a shorter sum (inner < rows) they take rows.
     for (const k of [shared.kernels, shared.parallel]) {
       packedOut.view.fill(0);
-      k.mmNNPacked(a.offset, rows, panels.offset, cols, inner, packedOut.offset, inner, -1, -1, -1, 0, -1);
+      k.mmNNPacked(
+        a.offset,
+        rows,
+        panels.offset,
+        cols,
+        inner,
+        packedOut.offset,
+        inner,
+        cols,
+        -1,
+        -1,
+        -1,
+        0,
+        -1,
+      );
       expect(Array.from(packedOut.view)).toEqual(Array.from(plain.view));
+    }
+    const short = 100;
+    const [shortPanels, shortPlain] = [shared.alloc(short * cols), shared.alloc(rows * cols)];
+    shared.kernels.packPanels(b.offset, cols, short, cols, shortPanels.offset, -1);
+    shared.kernels.mmNNStrided(a.offset, rows, b.offset, cols, short, shortPlain.offset, inner, cols, cols);
+    for (const k of [shared.kernels, shared.parallel]) {
+      packedOut.view.fill(0);
+      k.mmNNPacked(
+        a.offset,
+        rows,
+        shortPanels.offset,
+        cols,
+        short,
+        packedOut.offset,
+        inner,
+        cols,
+        -1,
+        -1,
+        -1,
+        0,
+        -1,
+      );
+      expect(Array.from(packedOut.view)).toEqual(Array.from(shortPlain.view));
     }
     // The epilogue: out = (x W + bias) + residual, act(out) alongside and, for GELU, GELU'(out) (geluGrad
     // of ones) in a third buffer, as the separate kernels give.
@@ -438,6 +476,7 @@ describe('WebAssembly SIMD kernels of the host MLP passes', () => {
           inner,
           packedOut.offset,
           inner,
+          cols,
           bias.offset,
           residual.offset,
           activation,

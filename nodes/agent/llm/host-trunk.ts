@@ -406,6 +406,7 @@ export class HostTrunk {
         n,
         out.offset,
         n,
+        m,
         bias.offset,
         residual?.offset ?? -1,
         act ? activation : -1,
@@ -496,7 +497,7 @@ export class HostTrunk {
       // (rows x n copies) costs less than that: then x^T's rows are contiguous (the same numbers).
       if (n <= m && n <= d) {
         par.transposeInto(x.offset, rows, n, tape.xT.offset, rows);
-        par.mmNNPacked(tape.xT.offset, n, panels, m, rows, dW.offset, rows, -1, -1, -1, 0, -1);
+        par.mmNNPacked(tape.xT.offset, n, panels, m, rows, dW.offset, rows, m, -1, -1, -1, 0, -1);
       } else par.mmTNPacked(x.offset, n, panels, m, rows, dW.offset, n);
       par.mm(dy.offset, rows, w.offset, n, m, dx.offset);
     };

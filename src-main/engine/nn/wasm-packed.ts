@@ -10,9 +10,10 @@
  * at dst + 16p * inner floats, laid out [k][w]. Columns in fours. With sums >= 0, also sums[c] = the sum of
  * column c over k in order (a bias's gradient 1^T dy, read while packing dy: the same numbers as the
  * product 1^T dy, whose multiplies by 1 are exact).
- * mmNNPacked(a, rows, bp, cols, inner, out, lda, bias, residual, act, actOut, slope) and mmTNPacked(a, rows, bp,
- * cols, inner, out, lda; a stored [inner, lda]): per panel, the strided product (wasm-simd.ts) of a and the
- * panel into the panel's columns of out (then mmNNPacked's epilogue, below). Each output element takes the
+ * mmNNPacked(a, rows, bp, cols, inner, out, lda, ldc, bias, residual, act, actOut, slope) and mmTNPacked(a,
+ * rows, bp, cols, inner, out, lda; a stored [inner, lda]): per panel, the strided product (wasm-simd.ts) of a
+ * and the panel into the panel's columns of out (row stride ldc for mmNNPacked, so that its columns can be
+ * a block of a wider output; cols for mmTNPacked), then mmNNPacked's epilogue, below. Each output element takes the
  * same operations in the same order as the unpacked product: the same numbers.
  */
 import { F32X4_ADD, F32X4_SPLAT, Fn, I32, I32_LT_S, V128 } from './wasm-asm.ts';
@@ -116,32 +117,34 @@ export function packPanelsFn(): Fn {
 
 /**
  * mmNNPacked / mmTNPacked: one call of the strided product `strided` (module index) per panel. With an
- * `epilogue` (module index of biasResidualAct, wasm-simd.ts), mmNNPacked takes five more parameters
- * (bias, residual, act, actOut, slope) and, when bias >= 0, runs the epilogue on each panel after its
- * product.
+ * `epilogue` (module index of biasResidualAct, wasm-simd.ts), mmNNPacked takes six more parameters
+ * (ldc, bias, residual, act, actOut, slope) and, when bias >= 0, runs the epilogue on each panel after its
+ * product (residual, actOut and slope laid out as out).
  */
 export function packedProductFn(name: 'mmNNPacked' | 'mmTNPacked', strided: number, epilogue?: number): Fn {
   const params = ['a', 'rows', 'bp', 'cols', 'inner', 'out', 'lda'];
   const f = new Fn(
     name,
-    epilogue === undefined ? params : [...params, 'bias', 'residual', 'act', 'actOut', 'slope'],
+    epilogue === undefined ? params : [...params, 'ldc', 'bias', 'residual', 'act', 'actOut', 'slope'],
   );
   f.local('c', I32).local('w', I32);
   forPanels(f, (g) => {
-    // strided(a, rows, bp + c inner 4, w, inner, out + c 4, lda, ldb = w, ldc = cols)
+    // strided(a, rows, bp + c inner 4, w, inner, out + c 4, lda, ldb = w, ldc)
     g.get('a').get('rows');
     g.get('bp').get('c').get('inner').mul().i32(4).mul().add();
     g.get('w').get('inner');
     g.get('out').get('c').i32(4).mul().add();
-    g.get('lda').get('w').get('cols');
+    g.get('lda')
+      .get('w')
+      .get(epilogue === undefined ? 'cols' : 'ldc');
     g.call(strided);
     if (epilogue !== undefined)
       g.ifThen(
         (h) => h.get('bias').i32(0).op(0x4e), // bias >= 0
         (h) => {
-          // biasResidualAct(out + c 4, rows, w, cols, bias + c 4, residual (+ c 4), act, actOut + c 4,
+          // biasResidualAct(out + c 4, rows, w, ldc, bias + c 4, residual (+ c 4), act, actOut + c 4,
           // slope (+ c 4))
-          h.get('out').get('c').i32(4).mul().add().get('rows').get('w').get('cols');
+          h.get('out').get('c').i32(4).mul().add().get('rows').get('w').get('ldc');
           h.get('bias').get('c').i32(4).mul().add();
           h.get('residual').get('residual').get('c').i32(4).mul().add();
           h.get('residual').i32(0).op(0x48).op(0x1b); // residual < 0 ? residual : residual + c 4

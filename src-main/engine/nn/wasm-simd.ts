@@ -803,6 +803,7 @@ export interface Kernels {
     inner: number,
     out: number,
     lda: number,
+    ldc: number,
     bias: number,
     residual: number,
     act: number,
@@ -1317,15 +1318,37 @@ function splitKernels(k: Kernels, helper: KernelHelper): ParallelKernels {
       const strides = [4, 0, 0, 0, inner * 4, sums < 0 ? 0 : 4];
       helper.runChunked(HelperKernel.packPanels, k.packPanels, args, strides, 3, cols, PANEL);
     },
-    mmNNPacked(a, rows, bp, cols, inner, out, lda, bias, residual, act, actOut, slope) {
+    mmNNPacked(a, rows, bp, cols, inner, out, lda, ldc, bias, residual, act, actOut, slope) {
       if (!big(rows, cols, inner) || !helper.serving())
-        return k.mmNNPacked(a, rows, bp, cols, inner, out, lda, bias, residual, act, actOut, slope);
-      const row = cols * 4; // what a row adds to out, residual and slope (when given) and actOut
+        return k.mmNNPacked(a, rows, bp, cols, inner, out, lda, ldc, bias, residual, act, actOut, slope);
+      const args = [a, rows, bp, cols, inner, out, lda, ldc, bias, residual, act, actOut, slope];
+      if (inner > rows) {
+        // A weight gradient (few rows, a long sum): by whole panels, so that each thread streams its own
+        // panels of b once (by rows, every chunk would stream all of b, megabytes, again).
+        const optional = (p: number) => (p < 0 ? 0 : 4);
+        const strides = [
+          0,
+          0,
+          inner * 4,
+          0,
+          0,
+          4,
+          0,
+          0,
+          optional(bias),
+          optional(residual),
+          0,
+          4,
+          optional(slope),
+        ];
+        return helper.runChunked(HelperKernel.mmNNPacked, k.mmNNPacked, args, strides, 3, cols, PANEL);
+      }
+      const row = ldc * 4; // what a row adds to out, residual and slope (when given) and actOut
       rowChunks(
         HelperKernel.mmNNPacked,
         k.mmNNPacked,
-        [a, rows, bp, cols, inner, out, lda, bias, residual, act, actOut, slope],
-        [lda * 4, 0, 0, 0, 0, row, 0, 0, residual < 0 ? 0 : row, 0, row, slope < 0 ? 0 : row],
+        args,
+        [lda * 4, 0, 0, 0, 0, row, 0, 0, 0, residual < 0 ? 0 : row, 0, row, slope < 0 ? 0 : row],
         rows,
       );
     },
