@@ -1,9 +1,9 @@
 /**
  * The calculator template as CI runs it: from random weights, SFT on demonstrations of which 30% are
  * flawed (100 iterations), then the first 20 of the template's 100 GRPO iterations, in one graph, measured
- * on 200 held-out problems (pass@1 sampled at temperature 1). Measured on WebAssembly, seed 1 (width 128):
- * SFT only 0.685 at iteration 100, 0.93 after 20 GRPO iterations (iteration 120), 340 s wall on the 2-core
- * machine shared with one other run. The template's full run (seeds 1/2/3 end at 0.91 / 0.925 / 0.92, each
+ * on 200 held-out problems (pass@1 sampled at temperature 1). Measured on WebAssembly, seed 1 (width 128,
+ * the current numerics): SFT only 0.70 at iteration 100, 0.915 after 20 GRPO iterations (iteration 120),
+ * 89 s wall in `npm test` on the 2-core machine (earlier numerics: 0.685 -> 0.93). The template's full run (seeds 1/2/3 end at 0.91 / 0.925 / 0.92, each
  * +22.5 points over SFT alone) is in the benchmark (`npm run bench -- --only templates`), with the no-tool
  * baseline in `--only llm`.
  */
