@@ -403,48 +403,19 @@ describe('WebAssembly SIMD kernels of the host MLP passes', () => {
     expect(panels.view[inner * 64 + 4 * 7 + 2]).toBe(b.view[7 * cols + 64 + 2]);
     shared.kernels.mmNN(a.offset, rows, b.offset, cols, inner, plain.offset);
     // inner > rows: the two threads take panels; with a shorter sum (inner < rows) they take rows.
-    for (const k of [shared.kernels, shared.parallel]) {
-      packedOut.view.fill(0);
-      k.mmNNPacked(
-        a.offset,
-        rows,
-        panels.offset,
-        cols,
-        inner,
-        packedOut.offset,
-        inner,
-        cols,
-        -1,
-        -1,
-        -1,
-        0,
-        -1,
-      );
-      expect(Array.from(packedOut.view)).toEqual(Array.from(plain.view));
-    }
     const short = 100;
     const [shortPanels, shortPlain] = [shared.alloc(short * cols), shared.alloc(rows * cols)];
     shared.kernels.packPanels(b.offset, cols, short, cols, shortPanels.offset, -1);
     shared.kernels.mmNNStrided(a.offset, rows, b.offset, cols, short, shortPlain.offset, inner, cols, cols);
-    for (const k of [shared.kernels, shared.parallel]) {
-      packedOut.view.fill(0);
-      k.mmNNPacked(
-        a.offset,
-        rows,
-        shortPanels.offset,
-        cols,
-        short,
-        packedOut.offset,
-        inner,
-        cols,
-        -1,
-        -1,
-        -1,
-        0,
-        -1,
-      );
-      expect(Array.from(packedOut.view)).toEqual(Array.from(shortPlain.view));
-    }
+    for (const [bp, sum, expected] of [
+      [panels, inner, plain],
+      [shortPanels, short, shortPlain],
+    ] as const)
+      for (const k of [shared.kernels, shared.parallel]) {
+        packedOut.view.fill(0);
+        k.mmNNPacked(a.offset, rows, bp.offset, cols, sum, packedOut.offset, inner, cols, -1, -1, -1, 0, -1);
+        expect(Array.from(packedOut.view)).toEqual(Array.from(expected.view));
+      }
     // The epilogue: out = (x W + bias) + residual, act(out) alongside and, for GELU, GELU'(out) (geluGrad
     // of ones) in a third buffer, as the separate kernels give.
     const [bias, residual, act, actOut, slope, slopeOut] = [

@@ -24,11 +24,14 @@ const [F32_ADD, F32_DIV, F32_SQRT, F32_FROM_I32] = [0x92, 0x95, 0x91, 0xb2];
  */
 const FORWARD_ROWS_AT_ONCE = 4;
 
-/** for (cb = 0; cb < dBytes; cb += 16) body: the columns of a row, four at a time (byte offset cb). */
-function vectors(f: Fn, body: () => void): void {
+/**
+ * for (cb = 0; cb < limit; cb += 16) body: a row's columns four at a time (byte offset cb), up to local
+ * `limit` (bytes: dBytes, the whole row).
+ */
+function vectors(f: Fn, body: () => void, limit = 'dBytes'): void {
   f.i32(0).set('cb');
   f.whileLoop(
-    (g) => g.get('cb').get('dBytes').op(I32_LT_S),
+    (g) => g.get('cb').get(limit).op(I32_LT_S),
     (g) => {
       body();
       g.bump('cb', 16);
@@ -269,16 +272,7 @@ export function layerNormBackwardColumnsFn(): Fn {
       .f32(0)
       .op(...F32X4_SPLAT)
       .v128Store();
-  const eachColumn = (body: () => void) => {
-    f.i32(0).set('cb');
-    f.whileLoop(
-      (g) => g.get('cb').get('colBytes').op(I32_LT_S),
-      (g) => {
-        body();
-        g.bump('cb', 16);
-      },
-    );
-  };
+  const eachColumn = (body: () => void) => vectors(f, body, 'colBytes');
   eachColumn(() => {
     zero('dGamma');
     zero('dBeta');
