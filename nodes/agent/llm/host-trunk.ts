@@ -582,7 +582,9 @@ type TrunkOp = (...weights: TF.Tensor[]) => TF.Tensor2D;
 
 /**
  * The op's weights, read into the tape's buffers when a pass needs them: at the forward pass, and again
- * for a recompute (the op's inputs, the same tensors, so the same values).
+ * for a recompute, should the tape have moved on before the backward pass. Both read the op's inputs: a
+ * tensor's values never change, and no variable is assigned between an op and its gradient within one
+ * gradient computation, so a recompute sees the forward pass's values.
  */
 function readWeights(tf: Tf, weights: TF.Tensor[]): ParamSource {
   return (into) => {
@@ -604,7 +606,6 @@ export function hostTrunk(tf: Tf, trunk: HostTrunk, tokens: TF.Tensor2D, weights
   const d = trunk.shape.width;
   const op = tf.customGrad((...inputs: (TF.Tensor | TF.GradSaveFunc)[]) => {
     const ws = inputs.slice(0, weights.length) as TF.Tensor[];
-    // Read once: the values for a recompute, should the tape have moved on before the backward pass.
     const params = readWeights(tf, ws);
     const { call, out } = trunk.forward(ids, b, t, params);
     const value = tf.tensor2d(tensorValues(tf, out), [b * t, d]);

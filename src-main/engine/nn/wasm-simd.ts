@@ -1174,8 +1174,8 @@ const SPLIT_MIN_ELEMENTS = 1 << 14;
  * the same instructions either way, so the numbers do not depend on the split.
  */
 function splitKernels(k: Kernels, helper: KernelHelper): ParallelKernels {
-  // Attention: the (sequence, head) pairs (argument 5 their count) in chunks, the worker with the second
-  // half of the scratch.
+  // Attention: the (sequence, head) pairs (p0 and their count after the buffers and the scratch) in
+  // chunks, the worker with the second half of the scratch.
   const pairChunks = (
     kernel: HelperKernel.attnFwd | HelperKernel.attnBwd,
     buffers: number[],
