@@ -176,7 +176,7 @@ export function ppoLossHost(
     const ratio = Math.exp(logRatio);
     const adv = x.advantages[r];
     const unclippedLoss = -adv * ratio;
-    const ratioClipped = ratio < lo ? lo : Math.min(ratio, hi);
+    const ratioClipped = ratio < lo ? lo : ratio > hi ? hi : ratio;
     const clippedLoss = -adv * ratioClipped;
     // d(per-row policy loss)/d ratio
     let dRatio: number;
@@ -210,7 +210,7 @@ export function ppoLossHost(
       if (o.clipValueLoss) {
         const old = x.oldValues[r];
         const delta = v - old;
-        const deltaClipped = delta < -o.clip ? -o.clip : Math.min(delta, o.clip);
+        const deltaClipped = delta < -o.clip ? -o.clip : delta > o.clip ? o.clip : delta;
         const vClipped = old + deltaClipped;
         const errClipped = (vClipped - ret) * (vClipped - ret);
         if (err < errClipped) {

@@ -177,6 +177,7 @@ export class Fn {
 
 export const F32X4_SPLAT = [0xfd, 0x13];
 export const F32X4_ADD = [0xfd, 0xe4, 0x01];
+export const F32X4_SUB = [0xfd, 0xe5, 0x01];
 export const F32X4_MUL = [0xfd, 0xe6, 0x01];
 /** f32x4.relaxed_madd: a * b + c, one fused instruction where the CPU has FMA (relaxed SIMD). */
 export const F32X4_RELAXED_MADD = [0xfd, 0x85, 0x02];

@@ -12,11 +12,10 @@
  * exp is Cephes' expf (range reduction by ln 2, degree-6 polynomial, within ~2 ulp of float32 exp). Row
  * sums (softmax, rowsum(P . dP)) run in four lanes, then the lanes in order, then the last keys.
  */
-import { extractLane, F32, F32X4_MUL, F32X4_SPLAT, Fn, I32, I32_LT_S, V128 } from './wasm-asm.ts';
+import { extractLane, F32, F32X4_MUL, F32X4_SPLAT, F32X4_SUB, Fn, I32, I32_LT_S, V128 } from './wasm-asm.ts';
 
-/** The module's indices of the functions the attention calls (wasm-simd.ts: mmStrided, ..., transposeInto). */
+/** The module's indices of the functions the attention calls (wasm-simd.ts: mmNNStrided, mmTNStrided, transposeInto). */
 export interface ProductIndices {
-  mm: number;
   mmNN: number;
   mmTN: number;
   transposeInto: number;
@@ -69,7 +68,7 @@ export const VECTOR: Lanes = {
   load: (f) => f.v128Load(),
   store: (f) => f.v128Store(),
   add: [0xfd, 0xe4, 0x01],
-  sub: [0xfd, 0xe5, 0x01],
+  sub: F32X4_SUB,
   mul: F32X4_MUL,
   max: [0xfd, 0xeb, 0x01], // f32x4.pmax
   nearest: [0xfd, 0x6a],
@@ -438,18 +437,6 @@ export function attentionForwardFn(products: ProductIndices): Fn {
     );
   });
   return f;
-}
-
-/** for (j = 0; j <= i; j++) body (row pointer `pr`). */
-function _forKeys(f: Fn, body: (g: Fn) => void): void {
-  f.i32(0).set('j');
-  f.whileLoop(
-    (g) => g.get('j').get('i').op(I32_LE_S),
-    (g) => {
-      body(g);
-      g.bump('j', 1);
-    },
-  );
 }
 
 /** for (j = 0; j <= i; ) body: four keys at a time (vector lanes) while four remain, then one at a time. */

@@ -10,12 +10,22 @@
  * `layerNormRows` does the same operations in JavaScript. Rows are independent and so are columns, so the
  * kernel helper can take any of the rows without changing a number.
  */
-import { extractLane, F32, F32X4_ADD, F32X4_MUL, F32X4_SPLAT, Fn, I32, I32_LT_S, V128 } from './wasm-asm.ts';
+import {
+  extractLane,
+  F32,
+  F32X4_ADD,
+  F32X4_MUL,
+  F32X4_SPLAT,
+  F32X4_SUB,
+  Fn,
+  I32,
+  I32_LT_S,
+  V128,
+} from './wasm-asm.ts';
 
 /** Layer norm's epsilon: rstd = 1 / sqrt(biased variance + eps). */
 export const LAYER_NORM_EPS = 1e-5;
 
-const F32X4_SUB = [0xfd, 0xe5, 0x01];
 const [F32_ADD, F32_DIV, F32_SQRT, F32_FROM_I32] = [0x92, 0x95, 0x91, 0xb2];
 
 /**

@@ -20,6 +20,7 @@ import {
   F32X4_MUL,
   F32X4_RELAXED_MADD,
   F32X4_SPLAT,
+  F32X4_SUB,
   Fn,
   I32,
   I32_LT_S,
@@ -729,8 +730,6 @@ function actGradFn(): Fn {
   );
   return f;
 }
-
-const F32X4_SUB = [0xfd, 0xe5, 0x01];
 
 /**
  * geluGrad(d, x, n): d[k] *= GELU'(x[k]) for n a multiple of 4, with th = tanh(c (x + a x^3)):
